@@ -1,0 +1,1 @@
+"""Helpers shared by every subpackage: serialization and argument validation."""
