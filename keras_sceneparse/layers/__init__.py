@@ -1,0 +1,30 @@
+"""Reusable segmentation blocks, each a serialisable ``keras.layers.Layer`` built on ``keras.ops``.
+
+Import them into any Keras 3 model, under any backend::
+
+    from keras_sceneparse.layers import AtrousSpatialPyramidPooling, MaxPoolingWithArgmax2D
+"""
+
+from keras_sceneparse.layers.atrous_spatial_pyramid_pooling import AtrousSpatialPyramidPooling
+from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitializer, bilinear_kernel
+from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
+from keras_sceneparse.layers.cropping import CropToReference
+from keras_sceneparse.layers.image_normalization import NORMALIZATIONS, ImageNormalization
+from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
+from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
+from keras_sceneparse.layers.padding import PadToMultiple
+from keras_sceneparse.layers.resizing import ResizeToReference
+
+__all__ = [
+    "NORMALIZATIONS",
+    "AtrousSpatialPyramidPooling",
+    "BilinearUpsamplingInitializer",
+    "ConvBNReLU",
+    "CropToReference",
+    "ImageNormalization",
+    "MaxPoolingWithArgmax2D",
+    "MaxUnpooling2D",
+    "PadToMultiple",
+    "ResizeToReference",
+    "bilinear_kernel",
+]
