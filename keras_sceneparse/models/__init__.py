@@ -1,0 +1,27 @@
+"""Segmentation architectures, one module each, all reachable through :func:`get`.
+
+    >>> import keras_sceneparse as ksp
+    >>> ksp.models.list_models()
+    ['deeplabv3plus', 'fcn16s', 'fcn32s', 'fcn8s', 'segnet', 'unet']
+    >>> model = ksp.models.get("unet", num_classes=12)
+"""
+
+from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
+from keras_sceneparse.models.fcn import FCN
+from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
+from keras_sceneparse.models.segmentation_model import SegmentationModel
+from keras_sceneparse.models.segnet import SegNet
+from keras_sceneparse.models.unet import UNet
+
+__all__ = [
+    "FCN",
+    "DeepLabV3Plus",
+    "SegNet",
+    "SegmentationModel",
+    "UNet",
+    "describe",
+    "get",
+    "list_models",
+    "model_class",
+    "register_model",
+]

@@ -1,0 +1,203 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_sceneparse as ksp
+from keras_sceneparse.models import SegmentationModel
+from tests.harness import run_model_test
+
+TINY_DEEPLAB = {
+    "backbone": "mobilenet_v2",
+    "backbone_kwargs": {"alpha": 0.35},
+    "aspp_filters": 8,
+    "low_level_filters": 4,
+    "decoder_filters": 8,
+}
+
+# One entry per registered model: small widths, odd image sizes (not multiples of the stride).
+HARNESS_CASES = [
+    ("unet", {"base_filters": 4, "padding": "same"}, (30, 44, 3), 3, None),
+    ("unet", {"base_filters": 2, "input_shape": (None, None, 1)}, (110, 116, 1), 2, None),
+    ("segnet", {}, (27, 35, 3), 4, 3),
+    ("fcn8s", {"fc_filters": 8}, (37, 45, 3), 3, None),
+    ("fcn16s", {"fc_filters": 8}, (33, 40, 3), 3, None),
+    ("fcn32s", {"fc_filters": 8}, (33, 40, 3), 3, None),
+    ("deeplabv3plus", TINY_DEEPLAB, (35, 45, 3), 5, 255),
+    ("deeplabv3plus", {**TINY_DEEPLAB, "output_stride": 8, "separable": False}, (32, 32, 3), 2, None),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
+def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
+    run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
+
+
+def test_every_registered_model_has_a_harness_entry():
+    assert {case[0] for case in HARNESS_CASES} == set(ksp.models.list_models())
+
+
+# --- parameter counts of the papers' configurations (built, never run) ---------------------
+
+
+def trainable_count(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def conv_params(kernel, c_in, c_out, bias=True):
+    return kernel * kernel * c_in * c_out + (c_out if bias else 0)
+
+
+def test_unet_parameter_count_derived_from_the_paper_figure():
+    # Fig. 1: 2x(3x3 conv) per level, 64..1024 channels, 2x2 up-convs, final 1x1 to 2 classes.
+    expected, c_in = 0, 1
+    for level in range(4):
+        width = 64 * 2**level
+        expected += conv_params(3, c_in, width) + conv_params(3, width, width)
+        c_in = width
+    expected += conv_params(3, 512, 1024) + conv_params(3, 1024, 1024)
+    for level in reversed(range(4)):
+        width = 64 * 2**level
+        expected += conv_params(2, width * 2, width)  # up-convolution
+        expected += conv_params(3, width * 2, width) + conv_params(3, width, width)
+    expected += conv_params(1, 64, 2)
+    model = ksp.models.get("unet", num_classes=2, input_shape=(572, 572, 1))
+    assert model.count_params() == expected == 31_030_658
+    # 23 convolutional layers (Sec. 2).
+    convs = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
+    assert len(convs) == 23
+
+
+def test_unet_valid_tile_geometry_matches_figure_1():
+    model = ksp.models.get("unet", num_classes=2, input_shape=(388, 388, 1), base_filters=2)
+    assert tuple(model.get_layer("overlap_tile_padding").output.shape[1:3]) == (572, 572)
+    assert tuple(model.get_layer("classifier").output.shape[1:3]) == (388, 388)
+
+
+def test_fcn_parameter_counts_match_the_paper():
+    # Long et al., Table 1: FCN-VGG16 has 134M parameters.
+    for name in ("fcn32s", "fcn8s"):
+        model = ksp.models.get(name, num_classes=21)
+        assert abs(trainable_count(model) - 134e6) / 134e6 < 0.01, (name, trainable_count(model))
+    vgg_convs = 14_714_688
+    fc = conv_params(7, 512, 4096) + conv_params(1, 4096, 4096) + conv_params(1, 4096, 21)
+    skips = conv_params(1, 512, 21) + conv_params(1, 256, 21) + 2 * 4 * 4 * 21 * 21
+    assert trainable_count(model) == vgg_convs + fc + skips
+
+
+def test_segnet_parameter_count_matches_the_paper():
+    model = ksp.models.get("segnet", num_classes=11)
+    encoder = sum(
+        int(np.prod(w.shape))
+        for layer in model.layers
+        if layer.name.startswith("conv") and not layer.name.endswith("_D")
+        for w in layer.trainable_weights
+    )
+    # Sec. 3: the encoder has 14.7M parameters.
+    assert abs(encoder - 14.7e6) / 14.7e6 < 0.01
+    assert trainable_count(model) == 29_441_419
+
+
+@pytest.mark.parametrize(
+    "backbone,expected",
+    [("resnet50", 40_436_053), ("resnet101", 59_506_517), ("xception", 24_067_181), ("mobilenet_v2", 4_445_317)],
+)
+def test_deeplabv3plus_parameter_counts(backbone, expected):
+    assert ksp.models.get("deeplabv3plus", num_classes=21, backbone=backbone).count_params() == expected
+
+
+def test_deeplabv3plus_structure_follows_the_paper():
+    model = ksp.models.get("deeplabv3plus", num_classes=21, backbone="resnet50")
+    aspp = model.get_layer("aspp")
+    assert aspp.atrous_rates == (6, 12, 18) and aspp.filters == 256 and not aspp.separable
+    assert model.get_layer("low_level_projection").filters == 48
+    assert model.get_layer("decoder_conv1").filters == 256
+    os8 = ksp.models.get("deeplabv3plus", num_classes=21, output_stride=8, **TINY_DEEPLAB)
+    assert os8.get_layer("aspp").atrous_rates == (12, 24, 36)
+    assert ksp.models.get("deeplabv3plus", num_classes=2, backbone="xception").get_layer("aspp").separable
+
+
+# --- registry and argument errors ------------------------------------------------------------
+
+
+def test_registry_errors_are_clear():
+    with pytest.raises(ValueError, match="Did you mean 'unet'"):
+        ksp.models.get("unte", num_classes=2)
+    with pytest.raises(TypeError, match="unexpected argument"):
+        ksp.models.get("unet", num_classes=2, filters=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        ksp.models.get("unet", num_classes=1)
+    with pytest.raises(TypeError, match="num_classes"):
+        ksp.models.get("unet", num_classes=2.5)
+    with pytest.raises(ValueError, match="3 entries"):
+        ksp.models.get("unet", num_classes=2, input_shape=(32, 32))
+    with pytest.raises(ValueError, match="at least 108"):
+        ksp.models.get("unet", num_classes=2, input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match="channels"):
+        ksp.models.get("segnet", num_classes=2, input_shape=(None, None, 1), weights="imagenet")
+    assert "Ronneberger" in ksp.models.describe("unet") or "U-Net" in ksp.models.describe("unet")
+
+
+def test_issue_example_trains_saves_and_loads(tmp_path):
+    model = ksp.models.get("unet", num_classes=12, input_shape=(None, None, 3), base_filters=2)
+    model.compile(
+        "adam",
+        loss=ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=11),
+        metrics=[ksp.metrics.MeanIoU(num_classes=12, ignore_class=11)],
+    )
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, 112, 112, 3)).astype("float32")
+    labels = rng.integers(0, 12, (2, 112, 112)).astype("int32")
+    model.fit(images, labels, epochs=1, verbose=0)
+    model.save(tmp_path / "unet.keras")
+    restored = keras.models.load_model(tmp_path / "unet.keras")
+    np.testing.assert_allclose(restored.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+    # Loaded with its compiled loss and metric, ready to continue training.
+    assert restored.evaluate(images, labels, verbose=0, return_dict=True)["mean_iou"] >= 0.0
+
+
+# --- deep supervision ---------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="keras_sceneparse_tests")
+class TwoHeadModel(SegmentationModel):
+    def __init__(self, num_classes=3, **kwargs):
+        inputs = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+        main = keras.layers.Conv2D(num_classes, 1, name="main_head")(x)
+        coarse = keras.layers.AveragePooling2D(2)(x)
+        aux = keras.layers.Conv2D(num_classes, 1, name="aux_head")(coarse)
+        super().__init__(
+            inputs=inputs, outputs={"logits": main, "aux": aux}, auxiliary_loss_weights={"aux": 0.4}, **kwargs
+        )
+        self.num_classes = num_classes
+
+    def get_config(self):
+        return {"name": self.name, "num_classes": self.num_classes}
+
+
+def test_auxiliary_outputs_are_weighted_into_the_loss_and_dropped_for_inference():
+    model = TwoHeadModel()
+    loss = ksp.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("sgd", loss=loss, metrics=[ksp.metrics.MeanIoU(3)])
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (2, 8, 8, 3)).astype("float32")
+    labels = rng.integers(0, 3, (2, 8, 8)).astype("int32")
+
+    outputs = model(images)
+    # Nearest-neighbour downsampling with half-pixel centres picks the odd rows and columns.
+    coarse_labels = labels[:, 1::2, 1::2]
+    expected = float(loss(labels, outputs["logits"])) + 0.4 * float(loss(coarse_labels, outputs["aux"]))
+    result = model.evaluate(images, labels, verbose=0, return_dict=True)
+    assert result["loss"] == pytest.approx(expected, rel=1e-5)
+    assert result["mean_iou"] == pytest.approx(
+        ksp.metrics.segmentation_scores(labels, outputs["logits"], 3)["mean_iou"], rel=1e-5
+    )
+    assert model.predict(images, verbose=0).shape == (2, 8, 8, 3)
+    history = model.fit(images, labels, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_auxiliary_weights_must_name_outputs():
+    with pytest.raises(ValueError, match="auxiliary outputs must return a dict"):
+        inputs = keras.Input((None, None, 3))
+        SegmentationModel(inputs=inputs, outputs=keras.layers.Conv2D(2, 1)(inputs), auxiliary_loss_weights={"aux": 1})
