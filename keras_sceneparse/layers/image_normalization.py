@@ -24,6 +24,26 @@ NORMALIZATIONS = {
 }
 
 
+def normalization_parameters(mode, channels):
+    """``(scale, mean, std, bgr)`` of a mode for images with ``channels`` channels.
+
+    Shared by :class:`ImageNormalization` and the tf.data pipelines, so both compute
+    ``(flip_if_bgr(x) * scale - mean) / std`` with the same numbers. Raises when a mode
+    with per-channel RGB statistics meets other than 3 channels.
+    """
+    check_choice("mode", mode, NORMALIZATIONS)
+    spec = NORMALIZATIONS[mode]
+    per_channel = spec["bgr"] or len(set(spec["mean"])) > 1 or len(set(spec["std"])) > 1
+    if per_channel and channels != 3:
+        raise ValueError(
+            f"Normalization mode {mode!r} uses per-channel RGB statistics and needs 3 channels, got "
+            f"{channels}. Use mode 'unit' or 'tf' for other images."
+        )
+    if channels == 3:
+        return spec["scale"], spec["mean"], spec["std"], spec["bgr"]
+    return spec["scale"], spec["mean"][:1], spec["std"][:1], False
+
+
 @serializable
 class ImageNormalization(keras.layers.Layer):
     """Normalises RGB images given in ``[0, 255]`` the way a backbone's weights expect.
@@ -48,26 +68,16 @@ class ImageNormalization(keras.layers.Layer):
         self.mode = check_choice("mode", mode, NORMALIZATIONS)
 
     def build(self, input_shape):
-        channels = input_shape[-1]
-        spec = NORMALIZATIONS[self.mode]
-        per_channel = spec["bgr"] or any(m != spec["mean"][0] for m in spec["mean"])
-        if per_channel and channels != 3:
-            raise ValueError(
-                f"ImageNormalization(mode={self.mode!r}) uses per-channel RGB statistics and needs 3 "
-                f"channels, got input shape {input_shape}. Use mode='unit' or 'tf' for other images."
-            )
+        normalization_parameters(self.mode, input_shape[-1])
 
     def call(self, images):
-        spec = NORMALIZATIONS[self.mode]
+        scale, mean, std, bgr = normalization_parameters(self.mode, images.shape[-1])
         images = ops.cast(images, self.compute_dtype)
-        if spec["bgr"]:
+        if bgr:
             images = ops.flip(images, axis=-1)
-        channels = images.shape[-1]
-        mean = spec["mean"] if channels == 3 else spec["mean"][:1]
-        std = spec["std"] if channels == 3 else spec["std"][:1]
         mean = ops.convert_to_tensor(mean, self.compute_dtype)
         std = ops.convert_to_tensor(std, self.compute_dtype)
-        return (images * spec["scale"] - mean) / std
+        return (images * scale - mean) / std
 
     def compute_output_shape(self, input_shape):
         return input_shape
