@@ -54,7 +54,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         self.confusion_matrix.assign_add(ops.cast(counts, self.confusion_matrix.dtype))
 
     def reset_state(self):
-        self.confusion_matrix.assign(ops.zeros_like(self.confusion_matrix))
+        self.confusion_matrix.assign(ops.zeros(self.confusion_matrix.shape, self.confusion_matrix.dtype))
 
     def scores(self):
         """Every score of :func:`scores_from_confusion_matrix` for the counts so far."""

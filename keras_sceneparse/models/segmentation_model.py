@@ -98,8 +98,9 @@ class SegmentationModel(keras.Model):
             y_pred = y_pred[MAIN_OUTPUT]
         return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    def predict_step(self, data):
-        outputs = super().predict_step(data)
+    def predict(self, x, *args, **kwargs):
+        # `predict` rather than `predict_step`: the step's signature differs per backend.
+        outputs = super().predict(x, *args, **kwargs)
         if self.has_auxiliary_outputs and isinstance(outputs, dict):
             return outputs[MAIN_OUTPUT]
         return outputs
