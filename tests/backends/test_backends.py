@@ -52,3 +52,4 @@ def test_backend_agnostic_models_losses_and_metrics(backend, module, tensorflow_
         assert model["finite_loss"] and model["reload_difference"] < 1e-4
         assert 0.0 <= model["mean_iou_logged"] <= 1.0
     assert "outside [0, 4)" in results["bad_label_error"]
+    assert results["tf_data_fit_loss"] > 0
