@@ -15,6 +15,7 @@ import tempfile
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import keras_sceneparse as ksp
 
@@ -43,6 +44,17 @@ def assert_saved_model_roundtrip(model, inputs, atol=1e-6):
     for e, a in zip(_numpy(expected), _numpy(actual)):
         np.testing.assert_allclose(a, e, atol=atol, rtol=1e-5)
     return restored
+
+
+def unknown_size_dataset(*arrays):
+    """One batch of ``arrays`` (images ``(B, H, W, C)``, labels ``(B, H, W)``) as a
+    tf.data.Dataset whose batch and spatial sizes are unknown (None) to the graph, as they
+    are for padded batches of images of different sizes; channels stay known."""
+    signature = tuple(
+        tf.TensorSpec((None,) * 3 + tuple(a.shape[3:]), tf.as_dtype(a.dtype)) for a in arrays
+    )
+    dataset = tf.data.Dataset.from_generator(lambda: iter([arrays]), output_signature=signature)
+    return dataset.map(lambda *x: x[0]) if len(arrays) == 1 else dataset
 
 
 def run_layer_test(
@@ -135,6 +147,11 @@ def run_model_test(
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(logits)))
 
+    # Inside a compiled graph with sizes unknown until run time (tf.data from padded batches).
+    dynamic = unknown_size_dataset(images)
+    dynamic_logits = model.predict(dynamic, verbose=0)
+    np.testing.assert_allclose(dynamic_logits, keras.ops.convert_to_numpy(logits), atol=1e-4)
+
     # Saved configs never ask for a download: the weights travel in the .keras file.
     assert model.get_config().get("weights") is None
     if check_saving:
@@ -146,7 +163,8 @@ def run_model_test(
         metrics=[ksp.metrics.MeanIoU(num_classes, ignore_class=ignore_class)],
     )
     before = [w.numpy().copy() for w in model.trainable_weights]
-    history = model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)
+    # Fit on batches whose sizes the graph cannot know in advance, the harder case.
+    history = model.fit(unknown_size_dataset(images, labels), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert 0.0 <= history.history["mean_iou"][0] <= 1.0
     changed = sum(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights))

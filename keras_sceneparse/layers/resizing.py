@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_sceneparse.backend import resize_images
 from keras_sceneparse.utils.serialization import serializable
 from keras_sceneparse.utils.validation import check_choice
 
@@ -31,7 +32,7 @@ class ResizeToReference(keras.layers.Layer):
             rows = _aligned_coordinates(source[1], target[1], inputs.dtype)
             cols = _aligned_coordinates(source[2], target[2], inputs.dtype)
             return _bilinear_sample(inputs, rows, cols)
-        return ops.image.resize(inputs, (target[1], target[2]), interpolation=self.interpolation)
+        return resize_images(inputs, (target[1], target[2]), interpolation=self.interpolation)
 
     def compute_output_shape(self, inputs_shape, reference_shape):
         return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[3])

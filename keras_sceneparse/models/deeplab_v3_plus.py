@@ -127,8 +127,7 @@ class DeepLabV3Plus(SegmentationModel):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **self.base_config(),
             "num_classes": self.num_classes,
             "input_shape": self.image_shape,
             "backbone": self.backbone_name,

@@ -110,8 +110,7 @@ class FCN(SegmentationModel):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **self.base_config(),
             "num_classes": self.num_classes,
             "input_shape": self.image_shape,
             "variant": self.variant,

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_sceneparse.backend import resize_images
 from keras_sceneparse.layers import ImageNormalization
 from keras_sceneparse.utils.validation import check_float, check_image_shape, check_num_classes
 
@@ -44,6 +45,27 @@ class SegmentationModel(keras.Model):
                     f"but the model's outputs are {sorted(outputs) or 'a single tensor'}; a model with "
                     f"auxiliary outputs must return a dict with a {MAIN_OUTPUT!r} entry."
                 )
+
+    # --- configuration -------------------------------------------------------------------
+
+    def base_config(self):
+        """Config entries every model shares; subclasses add their constructor arguments."""
+        return {"name": self.name, "trainable": self.trainable, "dtype_policy": self.dtype_policy.name}
+
+    @classmethod
+    def from_config(cls, config):
+        # Layers take the global dtype policy when they are built, so a model saved under
+        # mixed precision is rebuilt under its policy, whatever the policy at load time.
+        config = dict(config)
+        policy = config.pop("dtype_policy", None)
+        if policy is None:
+            return cls(**config)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            return cls(**config)
+        finally:
+            keras.config.set_dtype_policy(previous)
 
     # --- helpers for subclasses -------------------------------------------------------
 
@@ -113,6 +135,6 @@ def _labels_like(labels, logits):
     squeeze = len(labels.shape) == 3
     maps = ops.expand_dims(labels, -1) if squeeze else labels
     target = ops.shape(logits)
-    resized = ops.image.resize(ops.cast(maps, "float32"), (target[1], target[2]), interpolation="nearest")
+    resized = resize_images(ops.cast(maps, "float32"), (target[1], target[2]), interpolation="nearest")
     resized = ops.cast(resized, labels.dtype)
     return ops.squeeze(resized, -1) if squeeze else resized

@@ -105,8 +105,7 @@ class SegNet(SegmentationModel):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **self.base_config(),
             "num_classes": self.num_classes,
             "input_shape": self.image_shape,
             "weights": None,

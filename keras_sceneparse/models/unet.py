@@ -137,8 +137,7 @@ class UNet(SegmentationModel):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **self.base_config(),
             "num_classes": self.num_classes,
             "input_shape": self.image_shape,
             "base_filters": self.base_filters,

@@ -4,7 +4,7 @@ import pytest
 
 import keras_sceneparse as ksp
 from keras_sceneparse.models import SegmentationModel
-from tests.harness import run_model_test
+from tests.harness import run_model_test, unknown_size_dataset
 
 TINY_DEEPLAB = {
     "backbone": "mobilenet_v2",
@@ -195,9 +195,28 @@ def test_auxiliary_outputs_are_weighted_into_the_loss_and_dropped_for_inference(
     assert model.predict(images, verbose=0).shape == (2, 8, 8, 3)
     history = model.fit(images, labels, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
+    # Sizes unknown until run time (as from padded tf.data batches): labels resized in-graph.
+    unknown = unknown_size_dataset(images, labels)
+    assert np.isfinite(model.fit(unknown, verbose=0).history["loss"][0])
 
 
 def test_auxiliary_weights_must_name_outputs():
     with pytest.raises(ValueError, match="auxiliary outputs must return a dict"):
         inputs = keras.Input((None, None, 3))
         SegmentationModel(inputs=inputs, outputs=keras.layers.Conv2D(2, 1)(inputs), auxiliary_loss_weights={"aux": 1})
+
+
+def test_mixed_precision_models_reload_with_their_policy(tmp_path):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = ksp.models.get("unet", num_classes=3, base_filters=2, padding="same")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.get_layer("classifier").dtype_policy.name == "mixed_float16"
+    model.save(tmp_path / "mixed.keras")
+    restored = keras.models.load_model(tmp_path / "mixed.keras")
+    assert restored.get_layer("classifier").dtype_policy.name == "mixed_float16"
+    assert keras.config.dtype_policy().name == previous.name
+    images = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype("float32")
+    assert restored.predict(images, verbose=0).dtype == np.float32  # logits stay float32
