@@ -1,0 +1,6 @@
+"""Pictures of segmentations: colour palettes and overlays (NumPy and Pillow only)."""
+
+from keras_sceneparse.viz.overlay import label_image, legend, overlay, save_label_png
+from keras_sceneparse.viz.palette import colorize, default_palette
+
+__all__ = ["colorize", "default_palette", "label_image", "legend", "overlay", "save_label_png"]
