@@ -2,5 +2,6 @@
 
 from keras_sceneparse.viz.overlay import label_image, legend, overlay, save_label_png
 from keras_sceneparse.viz.palette import colorize, default_palette
+from keras_sceneparse.viz.tree import draw_tree
 
-__all__ = ["colorize", "default_palette", "label_image", "legend", "overlay", "save_label_png"]
+__all__ = ["colorize", "default_palette", "draw_tree", "label_image", "legend", "overlay", "save_label_png"]
