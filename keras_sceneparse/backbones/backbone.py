@@ -36,10 +36,12 @@ class Backbone(keras.Model):
         application_kwargs: extra arguments for the ``keras.applications`` constructor
             (e.g. ``{"alpha": 0.35}`` for a narrow MobileNetV2).
         batch_norm_momentum: momentum of the moving statistics of every batch
-            normalisation layer (0.99, Keras' default); ``None`` keeps the application's own
-            value. keras' MobileNetV2 uses 0.999, whose inference statistics lag far behind
-            training for the first thousands of steps of a model trained from scratch: its
-            validation predictions stay constant for epochs on a data set like CamVid.
+            normalisation layer; ``None`` keeps the application's own value (0.999 for
+            MobileNetV2, 0.99 for the others). We default to 0.9 (PyTorch's 0.1): moving
+            variances start at 1 while a from-scratch network's true variances are ~0.01-0.1,
+            so with 0.99 the inference statistics stay wrong for ~500 steps and, compounding
+            over 50 layers, make every validation prediction the same class for the first
+            ten epochs of CamVid (measured: train mIoU 0.21, validation 0.02 after 3 epochs).
 
     Example:
         >>> backbone = Backbone("resnet50", input_shape=(None, None, 3))
@@ -56,7 +58,7 @@ class Backbone(keras.Model):
         output_stride=32,
         feature_layers=None,
         application_kwargs=None,
-        batch_norm_momentum=0.99,
+        batch_norm_momentum=0.9,
         **kwargs,
     ):
         check_choice("architecture", architecture, APPLICATIONS)

@@ -105,12 +105,12 @@ def test_normalization_names_match_the_applications():
 def test_batch_norm_momentum_is_set_and_survives_saving(tmp_path):
     backbone = Backbone("mobilenet_v2", application_kwargs=SMALL["mobilenet_v2"])
     norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert norms and all(layer.momentum == 0.99 for layer in norms)
+    assert norms and all(layer.momentum == 0.9 for layer in norms)
     original = Backbone("mobilenet_v2", application_kwargs=SMALL["mobilenet_v2"], batch_norm_momentum=None)
     assert {layer.momentum for layer in original.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.999}
     inputs = keras.Input((None, None, 3))
-    model = keras.Model(inputs, Backbone("mobilenet_v2", application_kwargs=SMALL["mobilenet_v2"], batch_norm_momentum=0.9)(inputs)["C5"])
+    model = keras.Model(inputs, Backbone("mobilenet_v2", application_kwargs=SMALL["mobilenet_v2"], batch_norm_momentum=0.95)(inputs)["C5"])
     model.save(tmp_path / "b.keras")
     restored = keras.models.load_model(tmp_path / "b.keras")
     inner = [layer for layer in restored.layers if isinstance(layer, Backbone)][0]
-    assert {layer.momentum for layer in inner.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
+    assert {layer.momentum for layer in inner.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.95}
