@@ -2,6 +2,7 @@ import keras
 
 from keras_sceneparse.backbones.applications import APPLICATIONS
 from keras_sceneparse.backbones.dilation import dilate
+from keras_sceneparse.layers.conv_bn_relu import BATCH_NORM_MOMENTUM
 from keras_sceneparse.utils.serialization import serializable
 from keras_sceneparse.utils.validation import check_choice, check_float, check_image_shape
 
@@ -37,11 +38,12 @@ class Backbone(keras.Model):
             (e.g. ``{"alpha": 0.35}`` for a narrow MobileNetV2).
         batch_norm_momentum: momentum of the moving statistics of every batch
             normalisation layer; ``None`` keeps the application's own value (0.999 for
-            MobileNetV2, 0.99 for the others). We default to 0.9 (PyTorch's 0.1): moving
+            MobileNetV2, 0.99 for the others). The default is the library's
+            :data:`~keras_sceneparse.layers.conv_bn_relu.BATCH_NORM_MOMENTUM` (0.9): moving
             variances start at 1 while a from-scratch network's true variances are ~0.01-0.1,
-            so with 0.99 the inference statistics stay wrong for ~500 steps and, compounding
-            over 50 layers, make every validation prediction the same class for the first
-            ten epochs of CamVid (measured: train mIoU 0.21, validation 0.02 after 3 epochs).
+            and with 0.999 or 0.99 the inference statistics stay wrong for hundreds of steps;
+            compounded over 50 layers that made every CamVid validation prediction one class
+            for the first epochs (train mIoU 0.21, validation 0.02 after 3 epochs).
 
     Example:
         >>> backbone = Backbone("resnet50", input_shape=(None, None, 3))
@@ -58,7 +60,7 @@ class Backbone(keras.Model):
         output_stride=32,
         feature_layers=None,
         application_kwargs=None,
-        batch_norm_momentum=0.9,
+        batch_norm_momentum=BATCH_NORM_MOMENTUM,
         **kwargs,
     ):
         check_choice("architecture", architecture, APPLICATIONS)
