@@ -76,7 +76,11 @@ def dilated_config(config, strides, output_stride):
         if out_stride > output_stride and own_stride > 1:
             cfg["strides"] = (1, 1)
             if layer["class_name"] in {"MaxPooling2D", "AveragePooling2D"}:
+                # DeepLab's stride-1 pooling is 3x3 with padding 1 (an even window at stride 1
+                # would shift the maps by half a pixel).
                 cfg["padding"] = "same"
+                if max(_as_pair(cfg["pool_size"])) == 2:
+                    cfg["pool_size"] = (3, 3)
             else:
                 # The explicit asymmetric padding of a strided 'valid' convolution becomes
                 # 'same' padding, which keeps the size at stride 1 and any dilation.

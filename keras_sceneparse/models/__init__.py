@@ -2,10 +2,11 @@
 
     >>> import keras_sceneparse as ksp
     >>> ksp.models.list_models()
-    ['deeplabv3plus', 'fcn16s', 'fcn32s', 'fcn8s', 'segnet', 'unet']
+    ['deeplab_largefov', 'deeplabv3plus', 'fcn16s', 'fcn32s', 'fcn8s', 'segnet', 'unet']
     >>> model = ksp.models.get("unet", num_classes=12)
 """
 
+from keras_sceneparse.models.deeplab_large_fov import DeepLabLargeFOV
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
 from keras_sceneparse.models.fcn import FCN
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
@@ -15,6 +16,7 @@ from keras_sceneparse.models.unet import UNet
 
 __all__ = [
     "FCN",
+    "DeepLabLargeFOV",
     "DeepLabV3Plus",
     "SegNet",
     "SegmentationModel",

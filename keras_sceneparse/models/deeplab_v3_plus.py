@@ -56,6 +56,8 @@ class DeepLabV3Plus(SegmentationModel):
         include_preprocessing: normalise ``[0, 255]`` RGB inputs as the backbone expects.
     """
 
+    feature_layer = "decoder_conv2"
+
     def __init__(
         self,
         num_classes,

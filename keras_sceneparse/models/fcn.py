@@ -57,6 +57,8 @@ class FCN(SegmentationModel):
         include_preprocessing: apply VGG16's Caffe normalisation to ``[0, 255]`` RGB inputs.
     """
 
+    feature_layer = "fc7"
+
     def __init__(
         self,
         num_classes,

@@ -30,6 +30,10 @@ class SegmentationModel(keras.Model):
     RGB images in ``[0, 255]``).
     """
 
+    #: Name of the layer whose output is the model's last feature map before the classifier
+    #: (what structured parsers pool into entity features); set by each architecture.
+    feature_layer = None
+
     def __init__(self, *args, auxiliary_loss_weights=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.auxiliary_loss_weights = {
@@ -95,6 +99,17 @@ class SegmentationModel(keras.Model):
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
         return super().make_train_function(force=force)
+
+    def feature_model(self):
+        """A functional model sharing this model's layers: images -> ``(features, logits)``.
+
+        ``features`` is the output of :attr:`feature_layer`, the last feature map before the
+        classifier (often coarser than the logits).
+        """
+        if self.feature_layer is None:
+            raise ValueError(f"{type(self).__name__} does not declare a feature layer.")
+        logits = self.output[MAIN_OUTPUT] if isinstance(self.output, dict) else self.output
+        return keras.Model(self.input, [self.get_layer(self.feature_layer).output, logits])
 
     # --- deep supervision ---------------------------------------------------------------
 

@@ -52,6 +52,8 @@ class SegNet(SegmentationModel):
         include_preprocessing: apply VGG16's Caffe normalisation to ``[0, 255]`` RGB inputs.
     """
 
+    feature_layer = "conv1_2_D"
+
     def __init__(
         self,
         num_classes,

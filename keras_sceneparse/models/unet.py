@@ -59,6 +59,8 @@ class UNet(SegmentationModel):
         (1, 128, 128, 2)
     """
 
+    feature_layer = "up1_conv2"
+
     def __init__(
         self,
         num_classes,

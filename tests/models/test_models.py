@@ -22,6 +22,7 @@ HARNESS_CASES = [
     ("fcn8s", {"fc_filters": 8}, (37, 45, 3), 3, None),
     ("fcn16s", {"fc_filters": 8}, (33, 40, 3), 3, None),
     ("fcn32s", {"fc_filters": 8}, (33, 40, 3), 3, None),
+    ("deeplab_largefov", {"fc_filters": 8}, (35, 45, 3), 3, None),
     ("deeplabv3plus", TINY_DEEPLAB, (35, 45, 3), 5, 255),
     ("deeplabv3plus", {**TINY_DEEPLAB, "output_stride": 8, "separable": False}, (32, 32, 3), 2, None),
 ]
@@ -95,6 +96,29 @@ def test_segnet_parameter_count_matches_the_paper():
     # Sec. 3: the encoder has 14.7M parameters.
     assert abs(encoder - 14.7e6) / 14.7e6 < 0.01
     assert trainable_count(model) == 29_441_419
+
+
+def test_deeplab_largefov_parameter_count_matches_the_paper():
+    # Chen et al. 2015, Table 2: DeepLab-CRF-LargeFOV has 20.5M parameters.
+    model = ksp.models.get("deeplab_largefov", num_classes=21)
+    expected = 14_714_688 + conv_params(3, 512, 1024) + conv_params(1, 1024, 1024) + conv_params(1, 1024, 21)
+    assert model.count_params() == expected
+    assert abs(expected - 20.5e6) / 20.5e6 < 0.01
+    assert model.get_layer("fc6").get_config()["dilation_rate"] == (12, 12)
+    # Output stride 8: pool4/pool5 at stride 1 (3x3, as in DeepLab), conv5 dilated by 2.
+    vgg = model.get_layer("vgg16")
+    assert vgg.get_layer("block5_conv1").get_config()["dilation_rate"] == (2, 2)
+    assert vgg.get_layer("block5_pool").get_config()["pool_size"] == (3, 3)
+
+
+@pytest.mark.parametrize("name", ["unet", "segnet", "fcn8s", "deeplab_largefov", "deeplabv3plus"])
+def test_feature_model_exposes_the_last_features(name):
+    kwargs = {"deeplabv3plus": TINY_DEEPLAB, "unet": {"base_filters": 2, "padding": "same"}}.get(name, {})
+    if name in ("fcn8s", "deeplab_largefov"):
+        kwargs = {"fc_filters": 8}
+    model = ksp.models.get(name, num_classes=3, **kwargs)
+    features, logits = model.feature_model()(np.zeros((1, 32, 32, 3), "float32"))
+    assert logits.shape == (1, 32, 32, 3) and len(features.shape) == 4
 
 
 @pytest.mark.parametrize(
