@@ -1,0 +1,172 @@
+"""Parse images into object-relation trees with a trained CNN-RsNN."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_sceneparse.structure.cnn_rsnn import CNNRsNN
+from keras_sceneparse.structure.encoding import decode_merges
+from keras_sceneparse.utils.validation import check_float
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+def list_presets():
+    """Names of the parsers shipped with the package (``SceneParser.from_preset(name)``)."""
+    if not PRESETS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRESETS_DIR.iterdir() if (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file())
+
+
+class SceneParser:
+    """Segments an image and parses it into an object-relation tree (a ``networkx.DiGraph``).
+
+    Build one from shipped weights, ``SceneParser.from_preset("sysu_scenes")``, from a folder
+    of your own (``config.json`` + ``model.weights.h5``, as :meth:`save_preset` writes), or
+    from a trained :class:`~keras_sceneparse.structure.CNNRsNN`.
+
+    ``parse(image)`` segments the image, takes every non-background class covering at least
+    ``min_area`` of it as an object, pools its entity vector and merges the objects greedily
+    (:meth:`~keras_sceneparse.layers.RecursiveNetwork.greedy_parse`). The tree follows the
+    contract of :mod:`keras_sceneparse.structure.tree`; object nodes carry ``area`` (pixels),
+    ``bbox`` (``[x0, y0, x1, y1]``) and ``score`` (mean class probability over the object),
+    relation nodes ``score`` (the merge score) and ``relation_score`` (the categorizer's
+    probability of the relation).
+
+    Args:
+        model: a trained ``CNNRsNN``.
+        min_area: smallest fraction of the image a class must cover to become an object.
+        max_side: images are resized so that their longer side is at most this many pixels
+            before the CNN sees them (the label map is returned at the original size);
+            ``None`` keeps the size.
+    """
+
+    def __init__(self, model, min_area=0.01, max_side=None):
+        if not isinstance(model, CNNRsNN):
+            raise TypeError(f"`model` must be a CNNRsNN, got {type(model).__name__}.")
+        self.model = model
+        self.min_area = check_float("min_area", min_area, minimum=0.0, maximum=1.0)
+        self.max_side = max_side
+
+    # --- loading and saving ------------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Loads a shipped preset by name, or a folder / ``.keras`` file of your own."""
+        path = Path(preset)
+        if path.suffix == ".keras" and path.is_file():
+            return cls(keras.models.load_model(path, compile=False), **kwargs)
+        if not path.is_dir():
+            if str(preset) not in list_presets():
+                raise ValueError(
+                    f"Unknown preset {preset!r}: not a folder or .keras file, and not one of the shipped "
+                    f"presets {list_presets()}."
+                )
+            path = PRESETS_DIR / str(preset)
+        config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+        for required in (config_path, weights_path):
+            if not required.is_file():
+                raise FileNotFoundError(f"The preset folder {path} has no {required.name}.")
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{config_path} is not valid JSON: {error}") from None
+        parser_options = config.pop("parser", {})
+        model = CNNRsNN.from_config(config["model"])
+        model(np.zeros((1, 32, 32, 3), "float32"))  # build the variables before loading
+        model.load_weights(weights_path)
+        return cls(model, **{**parser_options, **kwargs})
+
+    def save_preset(self, folder, **metadata):
+        """Writes ``config.json`` and ``model.weights.h5`` for :meth:`from_preset`.
+
+        ``metadata`` (e.g. the training command and measured scores) is stored in the config.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {
+            "model": self.model.get_config(),
+            "parser": {"min_area": self.min_area, "max_side": self.max_side},
+            "metadata": metadata,
+        }
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        self.model.save_weights(folder / WEIGHTS_FILE)
+        return folder
+
+    # --- inference ----------------------------------------------------------------------------
+
+    @property
+    def class_names(self):
+        return self.model.class_names
+
+    @property
+    def relation_names(self):
+        return self.model.relation_names
+
+    def _prepare(self, image):
+        array = np.asarray(image)
+        if array.ndim != 3 or array.shape[-1] != 3:
+            raise ValueError(f"`image` must be an RGB array shaped (height, width, 3), got shape {array.shape}.")
+        if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"`image` must hold numbers in [0, 255], got dtype {array.dtype}.")
+        if array.shape[0] < 8 or array.shape[1] < 8:
+            raise ValueError(f"`image` is too small to parse: {array.shape[:2]}.")
+        height, width = array.shape[:2]
+        batch = array[None].astype("float32")
+        if self.max_side is not None and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            batch = keras.ops.convert_to_numpy(keras.ops.image.resize(batch, size))
+        return batch, (height, width)
+
+    def _forward(self, image):
+        batch, size = self._prepare(image)
+        features, logits = self.model.cnn(batch, training=False)
+        if tuple(logits.shape[1:3]) != size:
+            logits = keras.ops.image.resize(logits, size)
+        return features, logits, size
+
+    def segment(self, image):
+        """The label map ``(H, W)`` of an RGB image (class ids as in :attr:`class_names`)."""
+        _, logits, _ = self._forward(image)
+        return keras.ops.convert_to_numpy(keras.ops.argmax(logits, axis=-1))[0].astype(np.int32)
+
+    def parse(self, image, return_label_map=False):
+        """The object-relation tree of an RGB image, or ``None`` when no object is found.
+
+        With ``return_label_map=True`` returns ``(tree, label_map)``.
+        """
+        features, logits, _ = self._forward(image)
+        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))[0]
+        label_map = probabilities.argmax(-1).astype(np.int32)
+        objects = self.objects(label_map)
+        tree = None
+        if objects:
+            entities = np.array([objects], np.int32)
+            leaves, _ = self.model.embed_entities(features, logits, entities)
+            merges = self.model.recursive_network.greedy_parse(keras.ops.convert_to_numpy(leaves)[0])
+            rows = [(subject, object_, int(np.argmax(p))) for subject, object_, _, p in merges]
+            merge_attributes = [{"score": float(score), "relation_score": float(p.max())} for _, _, score, p in merges]
+            leaf_attributes = [self._object_attributes(c, label_map, probabilities) for c in objects]
+            tree = decode_merges(objects, rows, self.class_names, self.relation_names, leaf_attributes, merge_attributes)
+        return (tree, label_map) if return_label_map else tree
+
+    def objects(self, label_map):
+        """Class ids covering at least ``min_area`` of the label map, largest first (no background)."""
+        counts = np.bincount(label_map.ravel(), minlength=len(self.class_names))
+        threshold = self.min_area * label_map.size
+        ids = [c for c in np.argsort(-counts, kind="stable") if counts[c] > 0 and counts[c] >= threshold]
+        return [int(c) for c in ids if c != self.model.background_class]
+
+    @staticmethod
+    def _object_attributes(class_id, label_map, probabilities):
+        rows, cols = np.nonzero(label_map == class_id)
+        return {
+            "area": int(rows.size),
+            "bbox": [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1],
+            "score": float(probabilities[rows, cols, class_id].mean()),
+        }
