@@ -20,18 +20,23 @@ from keras_sceneparse.data.base import SegmentationDataset
 from keras_sceneparse.data.camvid import CamVid
 from keras_sceneparse.data.cityscapes import Cityscapes
 from keras_sceneparse.data.folder import ImageFolder
+from keras_sceneparse.data.pascal_sentences import PascalSentences, PascalSentencesRecord
 from keras_sceneparse.data.pipeline import Augmentation, normalize
 from keras_sceneparse.data.samples import SAMPLE_CLASS_NAMES, SAMPLE_PALETTE, write_sample_dataset
 from keras_sceneparse.data.stanford_background import StanfordBackground
+from keras_sceneparse.data.sysu_scenes import SYSU_SCENES_CLASS_NAMES, SYSUScenes
 from keras_sceneparse.data.voc import PascalVOC, voc_colormap
 
-#: Readers by the name :func:`get_dataset` takes.
+#: Readers by the name :func:`get_dataset` takes. All are :class:`SegmentationDataset` subclasses
+#: except ``"pascal_sentences"`` (:class:`PascalSentences`: captions and masks, no photos, no ``dataset()``).
 DATASETS = {
     "camvid": CamVid,
     "voc": PascalVOC,
     "cityscapes": Cityscapes,
     "ade20k": ADE20K,
     "stanford_background": StanfordBackground,
+    "sysu_scenes": SYSUScenes,
+    "pascal_sentences": PascalSentences,
     "folder": ImageFolder,
 }
 
@@ -58,7 +63,11 @@ __all__ = [
     "CamVid",
     "Cityscapes",
     "ImageFolder",
+    "PascalSentences",
+    "PascalSentencesRecord",
     "PascalVOC",
+    "SYSU_SCENES_CLASS_NAMES",
+    "SYSUScenes",
     "SegmentationDataset",
     "StanfordBackground",
     "get_dataset",

@@ -237,6 +237,7 @@ class SegmentationDataset:
         pad_to_multiple=None,
         num_parallel_calls=tf.data.AUTOTUNE,
         limit=None,
+        extras=None,
     ):
         """A ``tf.data.Dataset`` of ``(images, labels)`` batches of ``split``.
 
@@ -271,6 +272,10 @@ class SegmentationDataset:
                 multiples of this, for models whose strides need it.
             num_parallel_calls: parallelism of decoding and augmentation.
             limit: keep only the first ``limit`` files (sorted), for quick runs.
+            extras: optional ``{name: array}`` with one row per file of ``split`` (in
+                :meth:`files` order), carried along each example unchanged (shuffled,
+                batched, never augmented), e.g. the encoded parse tree of each image. The
+                dataset then yields ``({"images": images, name: batch, ...}, labels)``.
 
         Examples without a fixed size (no ``crop_size``, and no ``image_size`` or one
         changed by random scaling) are batched with ``padded_batch``.
@@ -297,21 +302,24 @@ class SegmentationDataset:
             seed = random.SystemRandom().randrange(2**31 - 1)
         seed = check_int("seed", seed, minimum=0)
 
-        pairs = self.files(split)[:limit]
+        all_pairs = self.files(split)
+        pairs = all_pairs[:limit]
         self._check_files(split, pairs)
         image_paths, label_paths = (list(paths) for paths in zip(*pairs))
+        extras = _check_extras(extras, len(all_pairs), split)
+        extras = {name: values[: len(pairs)] for name, values in extras.items()}
 
-        files = tf.data.Dataset.from_tensor_slices((image_paths, label_paths))
+        files = tf.data.Dataset.from_tensor_slices((image_paths, label_paths, extras))
         if shuffle:
             files = files.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             files = files.repeat()
 
-        def load(image_path, label_path, element_seed=None):
+        def load(image_path, label_path, extra, element_seed=None):
             image = decode_image(image_path, self.channels)
             label = self.decode_label(label_path, split)
             label = check_example(image, label, image_path, label_path, self.num_classes, self.ignore_class)
-            return transform_example(
+            image, label = transform_example(
                 image,
                 label,
                 ignore_class=self.ignore_class,
@@ -320,6 +328,7 @@ class SegmentationDataset:
                 augmentation=augmentation,
                 seed=element_seed,
             )
+            return image, label, extra
 
         if augmentation is None:
             examples = files.map(load, num_parallel_calls=num_parallel_calls)
@@ -338,18 +347,27 @@ class SegmentationDataset:
         if fixed_size or batch_size == 1:
             batches = examples.batch(batch_size, drop_remainder=drop_remainder)
         else:
+            extra_spec = examples.element_spec[2]
             batches = examples.padded_batch(
                 batch_size,
-                padded_shapes=([None, None, self.channels], [None, None]),
-                padding_values=(tf.constant(0.0, tf.float32), tf.constant(self.ignore_class, tf.int32)),
+                padded_shapes=([None, None, self.channels], [None, None], {k: v.shape for k, v in extra_spec.items()}),
+                padding_values=(
+                    tf.constant(0.0, tf.float32),
+                    tf.constant(self.ignore_class, tf.int32),
+                    {k: tf.zeros((), v.dtype) for k, v in extra_spec.items()},  # extras have fixed shapes
+                ),
                 drop_remainder=drop_remainder,
             )
         if pad_to_multiple is not None:
             batches = batches.map(
-                lambda images, labels: pad_batch_to_multiple(images, labels, pad_to_multiple, self.ignore_class)
+                lambda images, labels, extra: (*pad_batch_to_multiple(images, labels, pad_to_multiple, self.ignore_class), extra)
             )
         if normalization is not None:
-            batches = batches.map(lambda images, labels: (normalize(images, normalization), labels))
+            batches = batches.map(lambda images, labels, extra: (normalize(images, normalization), labels, extra))
+        if extras:
+            batches = batches.map(lambda images, labels, extra: ({"images": images, **extra}, labels))
+        else:
+            batches = batches.map(lambda images, labels, extra: (images, labels))
         return batches.prefetch(tf.data.AUTOTUNE)
 
     # --- Class statistics ----------------------------------------------------------------
@@ -409,6 +427,26 @@ class SegmentationDataset:
             f"{type(self).__name__}(root={str(self.root)!r}, splits={self.splits()}, "
             f"num_classes={self.num_classes}, ignore_class={self.ignore_class})"
         )
+
+
+def _check_extras(extras, count, split):
+    """``extras`` as ``{name: array}`` with ``count`` rows each (an empty dict for None)."""
+    if extras is None:
+        return {}
+    if not isinstance(extras, dict):
+        raise TypeError(f"`extras` must be a dict of arrays, got {type(extras).__name__}.")
+    checked = {}
+    for name, values in extras.items():
+        if name == "images":
+            raise ValueError("`extras` cannot be named 'images': that key holds the images.")
+        values = np.asarray(values)
+        if values.dtype == object or values.ndim == 0 or len(values) != count:
+            raise ValueError(
+                f"`extras[{name!r}]` must be an array with one row per file of split {split!r} ({count}), "
+                f"got shape {values.shape} and dtype {values.dtype}."
+            )
+        checked[name] = values
+    return checked
 
 
 def _file_state(path):

@@ -1,14 +1,19 @@
 """Tiny data sets on disk, in every layout the readers know, written with PIL and NumPy.
 
-Each writer returns what it wrote, ``{split: [(stem, image uint8 (H, W, 3), raw label)]}``
-sorted by stem, so tests can compare the pipelines' output with the files' contents.
+Each writer returns what it wrote, mostly ``{split: [(stem, image uint8 (H, W, 3), raw label)]}``
+sorted by stem (its docstring says otherwise where not), so tests can compare the
+pipelines' output with the files' contents.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import tensorflow as tf
 from PIL import Image
+
+from keras_sceneparse.data.sysu_scenes import SYSU_SCENES_CLASS_NAMES
 
 SIZE = (12, 16)  # (height, width) of the fixture images
 
@@ -34,6 +39,13 @@ def random_image(rng, size=SIZE):
 
 def random_labels(rng, values, size=SIZE):
     return rng.choice(np.asarray(values), size=size).astype(np.uint8)
+
+
+def replace_line(path, number, text):
+    """Replaces line ``number`` (from 1) of a text file with ``text``."""
+    lines = Path(path).read_text().splitlines()
+    lines[number - 1] = text
+    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def collect(dataset):
@@ -221,4 +233,100 @@ def write_image_folder(root, rng, splits=("train", "val"), counts=(3, 2), values
             write_png(folder / "images" / f"{stem}.png", image)
             write_png(folder / "labels" / f"{stem}.png", label)
             written[split].append((stem, image, label))
+    return written
+
+
+# --- SYSU-Scenes ---------------------------------------------------------------------------
+
+#: Names of the fixture's label_list.mat (label numbers 1..8): tag names in several
+#: spellings, a background alias, and names that are none of the 37 tags.
+SYSU_FIXTURE_LABEL_LIST = ["person", "road", "Sky", "lamp", "bg", "tree", "tv", "flower"]
+
+
+def write_sysu_converted(root, rng, count=10, empty=7):
+    """The converted copy: images 1..count, test = multiples of 5, image ``empty`` without a sentence.
+
+    Returns ``{stem: (image, label, sentences, split)}``.
+    """
+    root = Path(root)
+    written = {}
+    lines = []
+    for number in range(1, count + 1):
+        stem = str(number)
+        image, label = random_image(rng), random_labels(rng, [*range(38), 255])
+        sentences = [] if number == empty else [f"A person {number} is riding a horse."]
+        split = "test" if number % 5 == 0 else "train"
+        write_jpeg(root / "images" / f"{stem}.jpg", image)
+        write_png(root / "labels" / f"{stem}.png", label)
+        lines.append(json.dumps({"image": stem, "sentences": sentences, "split": split}))
+        written[stem] = (image, label, sentences, split)
+    (root / "classes.txt").write_text("".join(f"{name}\n" for name in SYSU_SCENES_CLASS_NAMES))
+    (root / "sentences.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    return written
+
+
+def write_sysu_original(root, rng, count=10, annotations="ground_truth_mat", sentences="dict"):
+    """The original repository's layout with label numbers 0..8 of :data:`SYSU_FIXTURE_LABEL_LIST`.
+
+    ``annotations``: ``"ground_truth_mat"`` (``ground truth/N.mat``), ``"seg_mat"`` or
+    ``"seg_png"``; ``sentences``: ``"dict"``, ``"list"`` or None (no ``sentences.json``).
+    Image 3 has no sentence; image 4 has two. Image 2's matrix is saved as double, as MATLAB does.
+    Returns ``{stem: (image, raw label numbers, sentences)}``.
+    """
+    root = Path(root)
+    folder = root / ("ground truth" if annotations == "ground_truth_mat" else "seg")
+    written = {}
+    for number in range(1, count + 1):
+        stem = str(number)
+        image, raw = random_image(rng), random_labels(rng, range(len(SYSU_FIXTURE_LABEL_LIST) + 1))
+        write_jpeg(root / "images" / f"{stem}.jpg", image)
+        if annotations == "seg_png":
+            write_png(folder / f"{stem}.png", raw)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            matrix = raw.astype(np.float64 if number == 2 else np.uint8)
+            scipy.io.savemat(folder / f"{stem}.mat", {"groundtruth": matrix})
+        texts = {3: [], 4: [f"A dog {number} sits on a sofa.", "A second sentence."]}
+        written[stem] = (image, raw, texts.get(number, [f"A person {number} stands on the road."]))
+    scipy.io.savemat(root / "label_list.mat", {"label_list": np.array([SYSU_FIXTURE_LABEL_LIST], dtype=object)})
+    if sentences == "dict":
+        contents = {
+            stem: (texts[0] if len(texts) == 1 else texts) for stem, (_, _, texts) in written.items() if texts
+        }
+    elif sentences == "list":
+        contents = [
+            {"image": f"{stem}.jpg", "sentence": texts[0]} if len(texts) == 1 else {"image": stem, "sentences": texts}
+            for stem, (_, _, texts) in written.items()
+            if texts
+        ]
+    if sentences is not None:
+        (root / "sentences.json").write_text(json.dumps(contents))
+    return written
+
+
+# --- PASCAL Sentences ----------------------------------------------------------------------
+
+
+def write_pascal_sentences(root, rng):
+    """``captions.jsonl`` with four images (train, train, val, and one without a mask) and palette masks.
+
+    Returns ``{image: (JSON row, mask ids or None)}``; image 2008_000043 has four captions.
+    """
+    root = Path(root)
+    rows = [
+        {"image": "2008_000032", "category": "bus", "mask": True, "voc_split": "train"},
+        {"image": "2008_000043", "category": "diningtable", "mask": True, "voc_split": "train"},
+        {"image": "2008_000716", "category": "aeroplane", "mask": True, "voc_split": "val"},
+        {"image": "2008_001799", "category": "boat", "mask": False, "voc_split": None},
+    ]
+    palette = voc_palette_colors().ravel().tolist()
+    written = {}
+    for index, row in enumerate(rows):
+        row["captions"] = [f"Caption {number} of image {index}." for number in range(5 - (index == 1))]
+        mask = None
+        if row["mask"]:
+            mask = random_labels(rng, [0, 6, 11, 15, 255])
+            write_png(root / "masks" / f"{row['image']}.png", mask, palette=palette)
+        written[row["image"]] = (row, mask)
+    (root / "captions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return written

@@ -333,10 +333,37 @@ def test_repr_shows_root_splits_and_classes(folder):
 
 def test_get_dataset_by_name(tmp_path, rng):
     assert sorted(ksp.data.DATASETS) == sorted(
-        ["camvid", "voc", "cityscapes", "ade20k", "stanford_background", "folder"]
+        ["camvid", "voc", "cityscapes", "ade20k", "stanford_background", "folder", "sysu_scenes", "pascal_sentences"]
     )
     write_image_folder(tmp_path, rng, splits=None, counts=(1,))
     data = ksp.data.get_dataset("folder", tmp_path, num_classes=4)
     assert isinstance(data, ImageFolder) and data.splits() == ["all"]
     with pytest.raises(ValueError, match="Unknown data set 'camvids'.*'camvid'.*folder"):
         ksp.data.get_dataset("camvids", tmp_path)
+
+
+def test_extras_travel_with_their_examples_through_shuffle_and_augmentation(folder):
+    data, _ = folder
+    pairs = data.files("train")
+    ids = np.arange(len(pairs), dtype=np.int32)
+    # Each example's extra row identifies its file; the image's mean tells the file too.
+    expected = {}
+    for index, (image_path, _) in enumerate(pairs):
+        expected[index] = float(np.asarray(Image.open(image_path), np.float32).mean())
+    batches = data.dataset("train", batch_size=2, shuffle=True, seed=3, extras={"file_id": ids, "pair": np.stack([ids, -ids], 1)})
+    seen = []
+    for inputs, labels in batches:
+        assert set(inputs) == {"images", "file_id", "pair"}
+        for image, file_id, pair in zip(inputs["images"].numpy(), inputs["file_id"].numpy(), inputs["pair"].numpy()):
+            assert image.mean() == pytest.approx(expected[int(file_id)], rel=1e-5)
+            assert list(pair) == [file_id, -file_id]
+            seen.append(int(file_id))
+    assert sorted(seen) == list(range(len(pairs))) and seen != sorted(seen)
+
+
+def test_extras_must_have_one_row_per_file(folder):
+    data, _ = folder
+    with pytest.raises(ValueError, match="one row per file"):
+        data.dataset("train", extras={"x": np.zeros(1)})
+    with pytest.raises(ValueError, match="images"):
+        data.dataset("train", extras={"images": np.zeros(len(data.files("train")))})

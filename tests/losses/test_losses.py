@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_sceneparse as ksp
 from keras_sceneparse import losses
 
 
