@@ -1,17 +1,18 @@
 """keras_sceneparse: semantic scene parsing for Keras 3 and TensorFlow.
 
 Backend-agnostic parts (``layers``, ``backbones``, ``models``, ``losses``, ``metrics``,
-``viz``) are imported with the package, so every serialisable class is registered as soon
-as ``import keras_sceneparse`` runs. TensorFlow-only parts (``data``, ``distribute``) and
-the command line (``cli``) are imported on first access.
+``structure``, ``viz``) are imported with the package, so every serialisable class is
+registered as soon as ``import keras_sceneparse`` runs. TensorFlow-only parts (``data``,
+``distribute``), the caption parser (``text``, which loads nltk) and the command line
+(``cli``) are imported on first access.
 """
 
 import importlib
 
-from keras_sceneparse import backbones, layers, losses, metrics, models, viz
+from keras_sceneparse import backbones, layers, losses, metrics, models, structure, viz
 from keras_sceneparse.version import __version__
 
-_LAZY_SUBPACKAGES = ("data", "distribute", "cli")
+_LAZY_SUBPACKAGES = ("data", "distribute", "cli", "text")
 
 
 def __getattr__(name):
@@ -22,4 +23,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'keras_sceneparse' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "backbones", "layers", "losses", "metrics", "models", "viz", *_LAZY_SUBPACKAGES]
+__all__ = ["__version__", "backbones", "layers", "losses", "metrics", "models", "structure", "viz", *_LAZY_SUBPACKAGES]

@@ -135,15 +135,17 @@ class SceneParser:
         _, logits, _ = self._forward(image)
         return keras.ops.convert_to_numpy(keras.ops.argmax(logits, axis=-1))[0].astype(np.int32)
 
-    def parse(self, image, return_label_map=False):
+    def parse(self, image, return_label_map=False, objects=None):
         """The object-relation tree of an RGB image, or ``None`` when no object is found.
 
-        With ``return_label_map=True`` returns ``(tree, label_map)``.
+        ``objects`` (class names or ids) overrides the objects found by segmentation, e.g. to
+        parse the objects a sentence names. With ``return_label_map=True`` returns
+        ``(tree, label_map)``.
         """
         features, logits, _ = self._forward(image)
         probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))[0]
         label_map = probabilities.argmax(-1).astype(np.int32)
-        objects = self.objects(label_map)
+        objects = self.objects(label_map) if objects is None else self._class_ids(objects)
         tree = None
         if objects:
             entities = np.array([objects], np.int32)
@@ -162,9 +164,25 @@ class SceneParser:
         ids = [c for c in np.argsort(-counts, kind="stable") if counts[c] > 0 and counts[c] >= threshold]
         return [int(c) for c in ids if c != self.model.background_class]
 
+    def _class_ids(self, objects):
+        ids = []
+        for item in objects:
+            if isinstance(item, str):
+                if item not in self.class_names:
+                    raise ValueError(f"Unknown object class {item!r}; the parser knows {self.class_names}.")
+                item = self.class_names.index(item)
+            item = int(item)
+            if not 0 <= item < len(self.class_names):
+                raise ValueError(f"Object class id {item} is outside [0, {len(self.class_names)}).")
+            if item not in ids:
+                ids.append(item)
+        return ids
+
     @staticmethod
     def _object_attributes(class_id, label_map, probabilities):
         rows, cols = np.nonzero(label_map == class_id)
+        if rows.size == 0:  # an object given by the caller that the segmentation did not find
+            return {"area": 0, "score": float(probabilities[..., class_id].mean())}
         return {
             "area": int(rows.size),
             "bbox": [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1],
