@@ -2,10 +2,10 @@
 
 import sys
 
-from keras_sceneparse.cli import common, demo, evaluate, models, predict, train
+from keras_sceneparse.cli import common, demo, evaluate, evaluate_parser, models, parse, predict, train, train_parser
 from keras_sceneparse.version import __version__
 
-SUBCOMMANDS = (models, train, evaluate, predict, demo)
+SUBCOMMANDS = (parse, models, train, evaluate, predict, demo, train_parser, evaluate_parser)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -14,7 +14,10 @@ EXIT_INTERRUPTED = 130
 def build_parser():
     parser = common.ArgumentParser(
         prog="sceneparse",
-        description="Semantic scene parsing with keras_sceneparse: train, evaluate and apply segmentation models.",
+        description=(
+            "Semantic scene parsing with keras_sceneparse: parse images into object-relation trees; "
+            "train, evaluate and apply segmentation models."
+        ),
         epilog="Run 'sceneparse COMMAND --help' for the flags of a command; 'sceneparse demo' shows a whole run.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

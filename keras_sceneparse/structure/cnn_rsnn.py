@@ -274,9 +274,16 @@ class CNNRsNN(keras.Model):
             return super().compute_metrics(x, y, y_pred["logits"], sample_weight=sample_weight)
         return self.get_metrics_result()
 
-    @property
-    def metrics(self):
-        return [*super().metrics, *self.loss_trackers.values()]
+    def get_metrics_result(self):
+        # Compiled metrics need labels: under weak supervision they are never built, and are
+        # left out of the logs instead of failing.
+        results = {}
+        for metric in self.metrics:
+            if not getattr(metric, "built", True):
+                continue
+            value = metric.result()
+            results.update(value if isinstance(value, dict) else {metric.name: value})
+        return results
 
     def sentence_classes(self, entities):
         """Multi-hot ``(B, C)`` of the classes named by the sentence (plus the background)."""

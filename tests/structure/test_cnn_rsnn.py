@@ -213,3 +213,10 @@ def test_scene_parser_input_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="config.json"):
         SceneParser.from_preset(tmp_path / "empty")
+
+
+def test_weak_supervision_logs_with_compiled_metrics_that_need_labels(rng):
+    model = tiny_model()
+    model.compile(keras.optimizers.Adam(1e-2), metrics=[ksp.metrics.MeanIoU(len(CLASSES))])
+    history = model.fit(batch(["(on dog boat)"], rng), epochs=1, verbose=0).history
+    assert {"loss", "segmentation_loss", "structure_loss"} <= set(history) and "mean_iou" not in history
