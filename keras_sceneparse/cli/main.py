@@ -57,6 +57,7 @@ def main(argv=None):
     show_traceback = "--traceback" in argv
     try:
         args = parser.parse_args(argv)
+        args.argv = argv
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

@@ -115,6 +115,33 @@ def add_parser(subparsers):
         "--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras fit verbosity (default: 1, progress bar)"
     )
 
+    scale = parser.add_argument_group("distribution (see docs/distribute.md)")
+    scale.add_argument(
+        "--strategy", choices=("none", "mirrored", "multi-worker"), default="none",
+        help="none: one device; mirrored: every GPU of this machine (tf.distribute.MirroredStrategy); "
+        "multi-worker: the workers of TF_CONFIG, or --workers local processes (default: none)",
+    )
+    scale.add_argument(
+        "--workers", type=common.positive_int, default=1, metavar="N",
+        help="with --strategy multi-worker: start N worker processes on 127.0.0.1 and gather their output",
+    )
+    scale.add_argument(
+        "--backup-dir", metavar="DIR",
+        help="checkpoints to resume an interrupted run from (the multi-worker loop every --backup-frequency steps)",
+    )
+    scale.add_argument(
+        "--backup-frequency", default="epoch", metavar="STEPS",
+        help="steps between multi-worker backups, or 'epoch' (default: epoch)",
+    )
+    scale.add_argument(
+        "--max-restarts", type=common.non_negative_int, default=0, metavar="N",
+        help="with --workers: restart all workers up to N times when one fails (they resume from --backup-dir)",
+    )
+    scale.add_argument(
+        "--collective-timeout", type=common.positive_float, default=120.0, metavar="SECONDS",
+        help="how long multi-worker collectives wait for a silent worker before failing (default: 120)",
+    )
+
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the model, metadata and history")
     parser.set_defaults(run=run)
     return parser
@@ -183,24 +210,78 @@ def validation_split(dataset, requested):
 
 
 def run(args):
+    if args.workers > 1:
+        return launch_workers(args)
     train(args)
     return 0
+
+
+def launch_workers(args):
+    """``--workers N``: this process starts N workers of the same command and waits for them."""
+    import os
+
+    from keras_sceneparse.distribute.launcher import run_local_job
+
+    if args.strategy != "multi-worker":
+        raise common.UsageError("--workers needs --strategy multi-worker")
+    if os.environ.get("TF_CONFIG"):
+        raise common.UsageError("--workers starts its own workers; unset TF_CONFIG (which describes a cluster)")
+    argv = ["-m", "keras_sceneparse.cli", *_without_launcher_flags(args.argv)]
+    return run_local_job(argv, args.workers, max_restarts=args.max_restarts)
+
+
+def _without_launcher_flags(argv):
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        name = item.split("=", 1)[0]
+        if name in ("--workers", "--max-restarts"):
+            skip = "=" not in item
+            continue
+        kept.append(item)
+    return kept
+
+
+def backup_frequency(value):
+    if value == "epoch":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise common.UsageError(f"--backup-frequency must be 'epoch' or a positive number of steps, got {value!r}")
+    return steps
 
 
 def train(args):
     """Trains as the parsed ``sceneparse train`` arguments say; returns ``(model, history)``.
 
     ``model`` is the one in memory after the last epoch; OUTPUT/model.keras holds the best.
+    In a multi-worker job every worker trains; only the chief writes OUTPUT.
     """
+    import tempfile
+
+    from keras_sceneparse import distribute
+
+    # First: a multi-worker strategy must exist before TensorFlow runs any operation.
+    plan = distribute.get_strategy(args.strategy, collective_timeout=args.collective_timeout)
+    frequency = backup_frequency(args.backup_frequency)
+    is_chief = distribute.cluster_info().is_chief
     common.check_model_name(args.model)
     arguments = model_arguments(args)
-    output = common.prepare_output_dir(args.output)
+    output = common.prepare_output_dir(args.output) if is_chief else Path(tempfile.mkdtemp(prefix="sceneparse_worker_"))
     dataset = common.load_dataset(args.dataset, args.data_dir, args.num_classes, args.ignore_class, args.class_names)
     train_split = common.check_split(dataset, args.train_split, "--train-split")
     val_split = validation_split(dataset, args.val_split)
     image_size = None if args.image_size is None else list(args.image_size)
-
-    model = compiled_model(args, dataset, arguments, train_split)
+    seed_everything(args)
+    class_weights = None
+    if args.class_weights == "median-frequency":
+        class_weights = [float(w) for w in dataset.median_frequency_weights(train_split)]
+    build_loss(args.loss, dataset.ignore_class, class_weights)  # argument errors before any work
     common.write_json(output / common.METADATA_FILE, {
         **common.dataset_metadata(args.dataset, args.data_dir, dataset),
         "image_size": image_size,
@@ -210,19 +291,23 @@ def train(args):
         "val_split": val_split,
         "seed": args.seed,
         "loss": args.loss,
-        "class_weights": model.loss.class_weights,
+        "class_weights": class_weights,
+        "strategy": args.strategy,
     })
 
     repeat = args.steps_per_epoch is not None
-    train_data = dataset.dataset(
-        train_split, batch_size=args.batch_size, crop_size=image_size, augment=args.augment,
-        shuffle=True, repeat=repeat, seed=args.seed, limit=args.limit,
-    )
+
+    def train_data(epoch):
+        # The order and augmentation of an epoch depend only on (seed, epoch), so a resumed
+        # multi-worker run repeats no step; a single fit() call reshuffles the epoch-0 data set.
+        return dataset.dataset(
+            train_split, batch_size=args.batch_size, crop_size=image_size, augment=args.augment,
+            shuffle=True, repeat=repeat, seed=args.seed + epoch, limit=args.limit,
+        )
+
     val_data = None
     if val_split is not None:
-        val_data = dataset.dataset(
-            val_split, batch_size=args.batch_size, augment=False, shuffle=False, limit=args.limit
-        )
+        val_data = dataset.dataset(val_split, batch_size=args.batch_size, augment=False, shuffle=False, limit=args.limit)
 
     model_path = output / common.MODEL_FILE
     model_path.unlink(missing_ok=True)  # a model left by an earlier run must not pass for this one's
@@ -234,14 +319,17 @@ def train(args):
         verbose=1 if args.verbose else 0,
     )
     timer = TrainingTimer()
-    history = model.fit(
+    model, history = distribute.fit(
+        lambda: compiled_model(args, dataset, arguments, class_weights),
         train_data,
         validation_data=val_data,
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
+        strategy=plan,
         callbacks=[checkpoint, keras.callbacks.CSVLogger(output / common.HISTORY_CSV), timer],
-        shuffle=False,  # the pipeline shuffles, seeded
         verbose=args.verbose,
+        backup_dir=args.backup_dir,
+        backup_frequency=frequency,
     )
     if not model_path.exists():  # an undefined (NaN) validation score never "improves"
         model.save(model_path)
@@ -251,17 +339,22 @@ def train(args):
         num_images = args.epochs * args.steps_per_epoch * args.batch_size
     else:
         num_images = args.epochs * common.count_files(dataset, train_split, args.limit)
-    _print_summary(history.history, val_data is not None, num_images, timer.seconds, output)
+    if is_chief:
+        _print_summary(history.history, val_data is not None, num_images, timer.seconds, output)
     return model, history
 
 
-def compiled_model(args, dataset, arguments, train_split):
-    """Seeds everything, then builds and compiles the model (under mixed precision if asked)."""
+def seed_everything(args):
+    """Seeds Python, NumPy and the backend, and makes TensorFlow ops deterministic if asked."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(args.seed)
     if use_op_determinism(args):
         tf.config.experimental.enable_op_determinism()
+
+
+def compiled_model(args, dataset, arguments, class_weights):
+    """Builds and compiles the model (under mixed precision if asked)."""
     previous_policy = keras.mixed_precision.global_policy()
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -269,10 +362,6 @@ def compiled_model(args, dataset, arguments, train_split):
         model = common.build_model(args.model, dataset.num_classes, arguments)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-
-    class_weights = None
-    if args.class_weights == "median-frequency":
-        class_weights = [float(w) for w in dataset.median_frequency_weights(train_split)]
     model.compile(
         optimizer=build_optimizer(args.optimizer, args.learning_rate),
         loss=build_loss(args.loss, dataset.ignore_class, class_weights),

@@ -9,7 +9,7 @@ from keras_sceneparse.losses.cross_entropy import SparseCategoricalCrossentropy
 from keras_sceneparse.losses.dice import DiceLoss
 from keras_sceneparse.losses.focal import FocalLoss
 from keras_sceneparse.losses.lovasz import LovaszSoftmaxLoss
-from keras_sceneparse.losses.segmentation_loss import SegmentationLoss, per_image_mean
+from keras_sceneparse.losses.segmentation_loss import SegmentationLoss, per_example_loss, per_image_mean
 
 __all__ = [
     "DiceLoss",
@@ -17,5 +17,6 @@ __all__ = [
     "LovaszSoftmaxLoss",
     "SegmentationLoss",
     "SparseCategoricalCrossentropy",
+    "per_example_loss",
     "per_image_mean",
 ]

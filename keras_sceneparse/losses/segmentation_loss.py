@@ -108,3 +108,18 @@ def per_image_mean(values, weights):
     total = ops.sum(values * weights, axis=axes)
     norm = ops.sum(weights, axis=axes)
     return ops.where(norm > 0, total / ops.maximum(norm, 1e-12), 0.0)
+
+
+def per_example_loss(loss, y_true, y_pred):
+    """One loss value per example ``(B,)`` from any Keras loss (object, function or name).
+
+    A ``keras.losses.Loss`` is applied without its reduction (``loss.call``); per-pixel
+    values are averaged over all but the batch axis. Distributed training loops weight and
+    sum these values themselves, normalising by the global batch.
+    """
+    loss = keras.losses.get(loss)
+    values = loss.call(y_true, y_pred) if isinstance(loss, keras.losses.Loss) else loss(y_true, y_pred)
+    values = ops.convert_to_tensor(values)
+    if len(values.shape) > 1:
+        values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
+    return values

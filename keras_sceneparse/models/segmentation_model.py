@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_sceneparse.backend import resize_images
 from keras_sceneparse.layers import ImageNormalization
+from keras_sceneparse.losses import per_example_loss
 from keras_sceneparse.utils.validation import check_float, check_image_shape, check_num_classes
 
 MAIN_OUTPUT = "logits"
@@ -128,6 +129,20 @@ class SegmentationModel(keras.Model):
                 total = total + weight * loss_fn(
                     _labels_like(y, auxiliary), auxiliary, sample_weight=sample_weight
                 )
+        return total
+
+    def per_example_loss(self, x, y, y_pred):
+        """The compiled loss for each example ``(B,)``, auxiliary outputs weighted in.
+
+        What ``compute_loss`` averages; distributed loops sum it and normalise by the global
+        batch themselves (:mod:`keras_sceneparse.distribute`).
+        """
+        if not (self.has_auxiliary_outputs and isinstance(y_pred, dict)):
+            return per_example_loss(self.loss, y, y_pred)
+        total = per_example_loss(self.loss, y, y_pred[MAIN_OUTPUT])
+        for key, weight in self.auxiliary_loss_weights.items():
+            if weight:
+                total = total + weight * per_example_loss(self.loss, _labels_like(y, y_pred[key]), y_pred[key])
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

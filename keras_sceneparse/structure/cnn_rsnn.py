@@ -121,6 +121,7 @@ class CNNRsNN(keras.Model):
         self.semantic_mapper = keras.layers.Dense(self.embedding_dim, activation="tanh", name="semantic_mapper")
         self.recursive_network = RecursiveNetwork(self.embedding_dim, len(self.relation_names), name="recursive_network")
         self.segmentation_loss = SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
+        self._batch_mean = PerExampleMean(name="per_example_mean")
         self.loss_trackers = {
             name: keras.metrics.Mean(name=f"{name}_loss") for name in ("segmentation", "structure", "relation")
         }
@@ -246,22 +247,34 @@ class CNNRsNN(keras.Model):
 
     # --- training ---------------------------------------------------------------------------
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def per_example_loss(self, x, y, y_pred):
+        """The weighted sum of the losses for each image, ``(B,)`` (what ``fit`` averages).
+
+        ``y`` is the label maps, or ``None`` for weak supervision (the E-step's pseudo labels
+        and the presence loss stand in for them).
+        """
         logits = y_pred["logits"]
         weights = self.loss_weights
         if y is None:
             labels = self.pseudo_labels(logits, x["entities"])
-            segmentation = self.segmentation_loss(labels, logits)
+            segmentation = self.segmentation_loss.call(labels, logits)
             segmentation = segmentation + weights["presence"] * self.presence_loss(logits, x["entities"])
         else:
-            segmentation = self.segmentation_loss(y, logits)
+            segmentation = self.segmentation_loss.call(y, logits)
         total = weights["segmentation"] * segmentation
         if "structure_loss" in y_pred:
-            total = total + weights["structure"] * ops.mean(y_pred["structure_loss"])
-            total = total + weights["relation"] * ops.mean(y_pred["relation_loss"])
-        losses = self.losses
-        if losses:
-            total = total + ops.sum(losses)
+            total = total + weights["structure"] * y_pred["structure_loss"]
+            total = total + weights["relation"] * y_pred["relation_loss"]
+        return total
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Averaged through a Keras Loss, so that under tf.distribute the mean is scaled by
+        # the number of replicas exactly as Keras scales its own losses.
+        values = self.per_example_loss(x, y, y_pred)
+        total = self._batch_mean(values, values, sample_weight)
+        if self.losses:
+            regularization = ops.reshape(ops.sum(self.losses), (1,))
+            total = total + self._batch_mean(regularization, regularization)
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -333,6 +346,13 @@ class CNNRsNN(keras.Model):
             "pseudo_label_threshold": self.pseudo_label_threshold,
             "loss_weights": self.loss_weights,
         }
+
+
+class PerExampleMean(keras.losses.Loss):
+    """Averages per-example losses (given as ``y_pred``) with Keras' reduction and scaling."""
+
+    def call(self, y_true, y_pred):
+        return y_pred
 
 
 def _gather_slot(nodes, index):

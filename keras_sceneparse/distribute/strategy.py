@@ -1,0 +1,122 @@
+"""Choosing how to distribute training: by name, or from the machine and TF_CONFIG."""
+
+import dataclasses
+
+import keras
+
+from keras_sceneparse.distribute.cluster import cluster_info
+
+STRATEGIES = ("auto", "none", "mirrored", "multi-worker", "data-parallel")
+
+
+@dataclasses.dataclass
+class DistributionPlan:
+    """How a training run is distributed.
+
+    Attributes:
+        kind: ``"none"``, ``"mirrored"`` (tf.distribute.MirroredStrategy and ``fit``),
+            ``"multi-worker"`` (tf.distribute.MultiWorkerMirroredStrategy and the training
+            loop of :mod:`keras_sceneparse.distribute.loop`), or ``"data-parallel"``
+            (``keras.distribution.DataParallel`` under JAX, with ``fit``).
+        strategy: the ``tf.distribute.Strategy`` (TensorFlow kinds), else ``None``.
+        distribution: the ``keras.distribution.Distribution`` (JAX), else ``None``.
+    """
+
+    kind: str
+    strategy: object = None
+    distribution: object = None
+
+    @property
+    def num_replicas(self):
+        if self.strategy is not None:
+            return self.strategy.num_replicas_in_sync
+        if self.distribution is not None:
+            return len(self.distribution.device_mesh.devices.flatten())
+        return 1
+
+    def scope(self):
+        """Context in which models must be built and compiled."""
+        import contextlib
+
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+
+_PLANS = {}
+
+
+def get_strategy(name="auto", devices=None, collective_timeout=120.0):
+    """The :class:`DistributionPlan` for ``name`` under the active Keras backend.
+
+    A multi-worker strategy must exist before TensorFlow runs its first operation (its
+    collectives are configured at start-up), so a multi-worker program calls this first;
+    later calls with the same arguments return the same plan.
+
+    ``"auto"`` picks ``multi-worker`` when ``TF_CONFIG`` describes several workers,
+    ``mirrored`` when TensorFlow sees several GPUs, ``data-parallel`` when JAX sees several
+    devices, else ``none``. ``devices`` restricts a mirrored strategy (e.g. the two logical
+    CPUs of a test). ``collective_timeout`` bounds, in seconds, how long a multi-worker
+    collective waits for a worker that does not answer before failing.
+    """
+    if isinstance(name, DistributionPlan):
+        return name
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; expected one of {list(STRATEGIES)}.")
+    key = (name, tuple(devices or ()), float(collective_timeout))
+    if key not in _PLANS:
+        _PLANS[key] = _make_plan(name, devices, collective_timeout)
+    return _PLANS[key]
+
+
+def _make_plan(name, devices, collective_timeout):
+    backend = keras.backend.backend()
+    info = cluster_info()
+    if backend == "jax":
+        return _jax_plan(name, devices)
+    if backend != "tensorflow":
+        if name not in ("auto", "none"):
+            raise ValueError(f"Strategy {name!r} needs the TensorFlow or JAX backend, not {backend!r}.")
+        return DistributionPlan("none")
+
+    import tensorflow as tf
+
+    if name == "data-parallel":
+        raise ValueError("'data-parallel' is keras.distribution under JAX; under TensorFlow use 'mirrored'.")
+    if name == "auto":
+        if info.is_multi_worker:
+            name = "multi-worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1 or devices:
+            name = "mirrored"
+        else:
+            name = "none"
+    if name == "none":
+        if info.is_multi_worker:
+            raise ValueError("TF_CONFIG describes several workers but the strategy is 'none'.")
+        return DistributionPlan("none")
+    if name == "mirrored":
+        return DistributionPlan("mirrored", tf.distribute.MirroredStrategy(devices))
+    if not info.is_multi_worker:
+        raise ValueError(
+            "Strategy 'multi-worker' needs TF_CONFIG describing at least two workers (see docs/distribute.md), "
+            "or `sceneparse train --workers N` to start them on this machine."
+        )
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(collective_timeout))
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except RuntimeError as error:
+        if "program startup" not in str(error):
+            raise
+        raise RuntimeError(
+            "The multi-worker strategy must be created before TensorFlow runs anything (its collectives are "
+            "configured at start-up): call keras_sceneparse.distribute.get_strategy() first in the program, "
+            "before building data sets or setting seeds."
+        ) from error
+    return DistributionPlan("multi-worker", strategy)
+
+
+def _jax_plan(name, devices):
+    if name in ("mirrored", "multi-worker"):
+        raise ValueError(f"Strategy {name!r} is tf.distribute; under JAX use 'data-parallel' (keras.distribution).")
+    devices = devices or keras.distribution.list_devices()
+    if name == "none" or (name == "auto" and len(devices) < 2):
+        return DistributionPlan("none")
+    return DistributionPlan("data-parallel", distribution=keras.distribution.DataParallel(devices=devices))

@@ -1,0 +1,118 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_sceneparse as ksp
+from keras_sceneparse import distribute
+
+
+def bn_model(num_classes=3):
+    """A small model with batch normalisation and no dropout (deterministic across replicas)."""
+    inputs = keras.Input((None, None, 3))
+    x = ksp.layers.ConvBNReLU(8)(inputs)
+    x = ksp.layers.ConvBNReLU(8, dilation_rate=2)(x)
+    outputs = keras.layers.Conv2D(num_classes, 1)(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
+        metrics=[ksp.metrics.MeanIoU(num_classes, ignore_class=255)],
+    )
+    return model
+
+
+def data(count=10, batch=4):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (count, 16, 16, 3)).astype("float32")
+    labels = rng.integers(0, 3, (count, 16, 16)).astype("int32")
+    labels[0, :4] = 255
+    return images, labels, tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
+
+
+def test_cluster_info_reads_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribute.cluster_info() == distribute.ClusterInfo() and distribute.cluster_info().is_chief
+    monkeypatch.setenv("TF_CONFIG", distribute.tf_config_for(["127.0.0.1:1", "127.0.0.1:2"], 1))
+    info = distribute.cluster_info()
+    assert info.num_workers == 2 and info.worker_id == 1 and not info.is_chief and info.is_multi_worker
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}))
+    assert distribute.cluster_info().worker_id == 1 and not distribute.cluster_info().is_chief
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        distribute.cluster_info()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}))
+    with pytest.raises(ValueError, match="task type"):
+        distribute.cluster_info()
+
+
+def test_strategy_names_are_checked(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="Unknown strategy"):
+        distribute.get_strategy("horovod")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        distribute.get_strategy("multi-worker")
+    with pytest.raises(ValueError, match="JAX"):
+        distribute.get_strategy("data-parallel")
+    assert distribute.get_strategy("none").kind == "none"
+
+
+def test_mirrored_fit_over_two_logical_cpus_matches_one_device():
+    """Same data, seed and global batch on one device and mirrored over two: same weights,
+    and the mirrored mIoU is the one of the summed confusion matrices, not a mean."""
+    images, labels, dataset = data()
+    keras.utils.set_random_seed(0)
+    single, single_history = distribute.fit(bn_model, dataset, epochs=2, strategy="none", verbose=0)
+    keras.utils.set_random_seed(0)
+    plan = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+    assert plan.num_replicas == 2
+    mirrored, mirrored_history = distribute.fit(bn_model, dataset, epochs=2, strategy=plan, verbose=0)
+    norms = [layer for layer in mirrored._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.synchronized for layer in norms)
+    for a, b in zip(single.weights, mirrored.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-5)
+    np.testing.assert_allclose(single_history.history["loss"], mirrored_history.history["loss"], rtol=1e-5)
+    scores = mirrored.evaluate(dataset, verbose=0, return_dict=True)
+    expected = ksp.metrics.segmentation_scores(labels, mirrored.predict(images, verbose=0), 3, ignore_class=255)
+    assert scores["mean_iou"] == pytest.approx(expected["mean_iou"], rel=1e-5)
+
+
+def test_mirrored_strategy_trains_the_library_models():
+    _, _, dataset = data(count=4, batch=4)
+    plan = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+
+    def build():
+        model = ksp.models.get(
+            "deeplabv3plus", num_classes=3, backbone="mobilenet_v2", backbone_kwargs={"alpha": 0.35},
+            aspp_filters=8, low_level_filters=4, decoder_filters=8,
+        )
+        model.compile("adam", ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255))
+        return model
+
+    model, history = distribute.fit(build, dataset, epochs=1, strategy=plan, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_sync_batch_norm_is_a_noop_outside_tensorflow_semantics():
+    model = bn_model()
+    assert distribute.synchronize_batch_norm(model) == 2
+    assert distribute.synchronize_batch_norm(model) == 0
+    assert distribute.synchronize_batch_norm(model, enabled=False) == 2
+
+
+def test_fit_requires_a_compiled_model():
+    _, _, dataset = data()
+    with pytest.raises(ValueError, match="compiled"):
+        distribute.fit(lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), dataset, epochs=1,
+                       strategy="none")
+
+
+def test_backup_and_restore_on_fit_paths(tmp_path):
+    _, _, dataset = data()
+    backup = tmp_path / "backup"
+    model, history = distribute.fit(bn_model, dataset, epochs=2, strategy="none", verbose=0, backup_dir=str(backup))
+    assert len(history.history["loss"]) == 2
+    assert not os.path.exists(backup / "latest.weights.h5")  # cleared after a successful run
