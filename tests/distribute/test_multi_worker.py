@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from keras_sceneparse.distribute.launcher import start_workers, wait_for_workers
 
