@@ -85,3 +85,15 @@ def test_killed_worker_fails_the_others_and_a_restart_resumes_without_lost_or_re
     assert int(resumed["iterations"]) == 9  # 3 epochs x 3 steps: none lost, none repeated
     assert_same_training(reference, resumed)
     assert not backup.exists()  # cleared after the run completed
+
+
+def test_the_structured_parser_trains_on_two_workers_like_one_process(tmp_path):
+    single = run_single(tmp_path, "--model", "rsnn", "--epochs", "2")
+    codes, log = run_workers(tmp_path / "multi.npz", "--model", "rsnn", "--epochs", "2")
+    assert codes == [0, 0], log[-3000:]
+    multi = np.load(tmp_path / "multi.npz")
+    assert int(single["iterations"]) == 6
+    assert_same_training(single, multi)
+    single_history, multi_history = json.loads(str(single["history"])), json.loads(str(multi["history"]))
+    for key in ("loss", "structure_loss", "relation_loss", "mean_iou"):
+        np.testing.assert_allclose(single_history[key], multi_history[key], rtol=1e-4, atol=1e-6)

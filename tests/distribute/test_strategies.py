@@ -116,3 +116,51 @@ def test_backup_and_restore_on_fit_paths(tmp_path):
     model, history = distribute.fit(bn_model, dataset, epochs=2, strategy="none", verbose=0, backup_dir=str(backup))
     assert len(history.history["loss"]) == 2
     assert not os.path.exists(backup / "latest.weights.h5")  # cleared after a successful run
+
+
+def test_jax_data_parallel_matches_one_device():
+    """keras.distribution.DataParallel over two JAX host devices, through the same fit()."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("jax_data_parallel.py")
+    process = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PYTHONPATH": str(script.parents[2]), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    lines = [line for line in process.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert process.returncode == 0 and lines, process.stdout[-2000:] + process.stderr[-2000:]
+    results = json.loads(lines[-1][len("RESULTS "):])
+    assert results["devices"] == 2
+    single, parallel = results["none"], results["data-parallel"]
+    assert (single["kind"], parallel["kind"], parallel["replicas"]) == ("none", "data-parallel", 2)
+    np.testing.assert_allclose(single["loss"], parallel["loss"], rtol=1e-4)
+    np.testing.assert_allclose(single["mean_iou"], parallel["mean_iou"], rtol=1e-4)
+    for a, b in zip(single["weights"], parallel["weights"]):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_the_structured_parser_trains_mirrored_like_on_one_device():
+    from keras_sceneparse.structure import CNNRsNN, encode_tree, from_bracketed
+
+    classes, relations = ["background", "person", "dog", "boat"], ["on", "beside"]
+    trees = ["(on dog boat)", "(beside (on person boat) dog)", "person", "(on person dog)"] * 2
+    encoded = [encode_tree(from_bracketed(t), classes, relations, 3) for t in trees]
+    rng = np.random.default_rng(0)
+    inputs = {key: np.stack([e[key] for e in encoded]) for key in encoded[0]}
+    inputs["images"] = rng.uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    labels = rng.integers(0, 4, (8, 16, 16)).astype("int32")
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(4)
+
+    def build():
+        segmenter = ksp.models.get("unet", num_classes=4, base_filters=4, padding="same", dropout=0.0)
+        model = CNNRsNN(segmenter, classes, relations, max_objects=3, embedding_dim=8)
+        model.compile(keras.optimizers.Adam(1e-2), metrics=[ksp.metrics.MeanIoU(4)])
+        return model
+
+    histories = []
+    for plan in ("none", distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])):
+        keras.utils.set_random_seed(0)
+        _, history = distribute.fit(build, dataset, epochs=2, strategy=plan, verbose=0)
+        histories.append(history.history)
+    for key in ("loss", "structure_loss", "relation_loss", "mean_iou"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-4, atol=1e-6)

@@ -24,6 +24,7 @@ parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--backup")
 parser.add_argument("--step-delay", type=float, default=0.0)
 parser.add_argument("--timeout", type=float, default=30.0)
+parser.add_argument("--model", choices=("bn", "rsnn"), default="bn")
 args = parser.parse_args()
 
 # The strategy before anything else runs TensorFlow operations.
@@ -56,6 +57,28 @@ def epoch_data(epoch):
     return tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(11, seed=epoch).batch(4)
 
 
+CLASSES, RELATIONS = ["background", "person", "dog", "boat"], ["on", "beside"]
+TREES = ["(on dog boat)", "(beside (on person boat) dog)", "person", "(on person dog)"] * 3
+
+
+def build_rsnn():
+    from keras_sceneparse.structure import CNNRsNN
+
+    segmenter = ksp.models.get("unet", num_classes=4, base_filters=4, padding="same", dropout=0.0)
+    model = CNNRsNN(segmenter, CLASSES, RELATIONS, max_objects=3, embedding_dim=8)
+    model.compile(keras.optimizers.Adam(1e-2), metrics=[ksp.metrics.MeanIoU(4)])
+    return model
+
+
+def rsnn_data(epoch):
+    from keras_sceneparse.structure import encode_tree, from_bracketed
+
+    encoded = [encode_tree(from_bracketed(t), CLASSES, RELATIONS, 3) for t in TREES[:11]]
+    inputs = {key: np.stack([e[key] for e in encoded]) for key in encoded[0]}
+    inputs["images"] = images * 255
+    return tf.data.Dataset.from_tensor_slices((inputs, labels)).shuffle(11, seed=epoch).batch(4)
+
+
 class Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         print(f"STEP done {batch}", flush=True)
@@ -63,7 +86,8 @@ class Progress(keras.callbacks.Callback):
 
 
 try:
-    model, history = distribute.fit(build, epoch_data, epochs=args.epochs, strategy=plan, verbose=0,
+    model_fn, data_fn = (build, epoch_data) if args.model == "bn" else (build_rsnn, rsnn_data)
+    model, history = distribute.fit(model_fn, data_fn, epochs=args.epochs, strategy=plan, verbose=0,
                                     backup_dir=args.backup, backup_frequency=1, callbacks=[Progress()])
 except distribute.WorkerUnavailableError as error:
     print(f"UNAVAILABLE {error}", flush=True)
