@@ -81,24 +81,25 @@ class DeepLabLargeFOV(SegmentationModel):
         x = keras.layers.Conv2D(num_classes, 1, name="fc8")(x)
         x = ResizeToReference(name="upsampling")(x, inputs)
         outputs = self.logits_output(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            num_classes=num_classes,
+            image_shape=input_shape,
+            include_preprocessing=include_preprocessing,
+            **kwargs,
+        )
 
         # === Config ===
-        self.num_classes = num_classes
-        self.image_shape = input_shape
         self.fc_filters = fc_filters
         self.atrous_rate = atrous_rate
         self.dropout = dropout
-        self.include_preprocessing = include_preprocessing
 
     def get_config(self):
         return {
             **self.base_config(),
-            "num_classes": self.num_classes,
-            "input_shape": self.image_shape,
             "weights": None,
             "fc_filters": self.fc_filters,
             "atrous_rate": self.atrous_rate,
             "dropout": self.dropout,
-            "include_preprocessing": self.include_preprocessing,
         }

@@ -112,11 +112,16 @@ class DeepLabV3Plus(SegmentationModel):
         x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
         x = ResizeToReference(name="output_upsampling")(x, inputs)
         outputs = self.logits_output(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            num_classes=num_classes,
+            image_shape=input_shape,
+            include_preprocessing=include_preprocessing,
+            **kwargs,
+        )
 
         # === Config ===
-        self.num_classes = num_classes
-        self.image_shape = input_shape
         self.backbone_name = backbone
         self.output_stride = output_stride
         self.atrous_rates = atrous_rates
@@ -125,13 +130,10 @@ class DeepLabV3Plus(SegmentationModel):
         self.decoder_filters = decoder_filters
         self.separable = separable
         self.backbone_kwargs = dict(backbone_kwargs or {})
-        self.include_preprocessing = include_preprocessing
 
     def get_config(self):
         return {
             **self.base_config(),
-            "num_classes": self.num_classes,
-            "input_shape": self.image_shape,
             "backbone": self.backbone_name,
             "weights": None,
             "output_stride": self.output_stride,
@@ -141,5 +143,4 @@ class DeepLabV3Plus(SegmentationModel):
             "decoder_filters": self.decoder_filters,
             "separable": self.separable,
             "backbone_kwargs": self.backbone_kwargs,
-            "include_preprocessing": self.include_preprocessing,
         }

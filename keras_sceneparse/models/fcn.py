@@ -100,26 +100,27 @@ class FCN(SegmentationModel):
         scores = _upsample(num_classes, FINAL_UPSAMPLING[variant], trainable=False, name="upscore")(scores)
         scores = CropToReference("top_left", name="crop")(scores, inputs)
         outputs = self.logits_output(scores)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            num_classes=num_classes,
+            image_shape=input_shape,
+            include_preprocessing=include_preprocessing,
+            **kwargs,
+        )
 
         # === Config ===
-        self.num_classes = num_classes
-        self.image_shape = input_shape
         self.variant = variant
         self.fc_filters = fc_filters
         self.dropout = dropout
-        self.include_preprocessing = include_preprocessing
 
     def get_config(self):
         return {
             **self.base_config(),
-            "num_classes": self.num_classes,
-            "input_shape": self.image_shape,
             "variant": self.variant,
             "weights": None,
             "fc_filters": self.fc_filters,
             "dropout": self.dropout,
-            "include_preprocessing": self.include_preprocessing,
         }
 
 

@@ -35,8 +35,15 @@ class SegmentationModel(keras.Model):
     #: (what structured parsers pool into entity features); set by each architecture.
     feature_layer = None
 
-    def __init__(self, *args, auxiliary_loss_weights=None, **kwargs):
+    def __init__(
+        self, *args, num_classes=None, image_shape=None, include_preprocessing=None, auxiliary_loss_weights=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        # The arguments every architecture takes, kept for `base_config`.
+        self.num_classes = num_classes
+        self.image_shape = image_shape
+        self.include_preprocessing = include_preprocessing
         self.auxiliary_loss_weights = {
             key: check_float(f"auxiliary_loss_weights[{key!r}]", value, minimum=0.0)
             for key, value in (auxiliary_loss_weights or {}).items()
@@ -54,8 +61,14 @@ class SegmentationModel(keras.Model):
     # --- configuration -------------------------------------------------------------------
 
     def base_config(self):
-        """Config entries every model shares; subclasses add their constructor arguments."""
-        return {"name": self.name, "trainable": self.trainable, "dtype_policy": self.dtype_policy.name}
+        """Config entries every model shares; subclasses add their own constructor arguments."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype_policy": self.dtype_policy.name}
+        shared = {
+            "num_classes": self.num_classes,
+            "input_shape": self.image_shape,
+            "include_preprocessing": self.include_preprocessing,
+        }
+        return {**config, **{key: value for key, value in shared.items() if value is not None}}
 
     @classmethod
     def from_config(cls, config):

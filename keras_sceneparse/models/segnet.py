@@ -94,25 +94,26 @@ class SegNet(SegmentationModel):
                 x = keras.layers.Dropout(dropout, name=f"decoder{block}_dropout")(x)
         x = keras.layers.Conv2D(num_classes, 3, padding="same", name="conv1_1_D")(x)
         outputs = self.logits_output(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            num_classes=num_classes,
+            image_shape=input_shape,
+            include_preprocessing=include_preprocessing,
+            **kwargs,
+        )
 
         if weights == "imagenet":
             _load_vgg16_kernels(encoder_convs)
 
         # === Config ===
-        self.num_classes = num_classes
-        self.image_shape = input_shape
         self.dropout = dropout
-        self.include_preprocessing = include_preprocessing
 
     def get_config(self):
         return {
             **self.base_config(),
-            "num_classes": self.num_classes,
-            "input_shape": self.image_shape,
             "weights": None,
             "dropout": self.dropout,
-            "include_preprocessing": self.include_preprocessing,
         }
 
 

@@ -126,25 +126,26 @@ class UNet(SegmentationModel):
         x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
         x = CropToReference("top_left", name="output_crop")(x, inputs)
         outputs = self.logits_output(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            num_classes=num_classes,
+            image_shape=input_shape,
+            include_preprocessing=include_preprocessing,
+            **kwargs,
+        )
 
         # === Config ===
-        self.num_classes = num_classes
-        self.image_shape = input_shape
         self.base_filters = base_filters
         self.depth = depth
         self.padding = padding
         self.dropout = dropout
-        self.include_preprocessing = include_preprocessing
 
     def get_config(self):
         return {
             **self.base_config(),
-            "num_classes": self.num_classes,
-            "input_shape": self.image_shape,
             "base_filters": self.base_filters,
             "depth": self.depth,
             "padding": self.padding,
             "dropout": self.dropout,
-            "include_preprocessing": self.include_preprocessing,
         }
