@@ -10,8 +10,12 @@ or :func:`run_model_test`. The harness checks what every public class promises:
 - one ``fit`` step runs and changes the trainable weights.
 """
 
+import importlib.util
 import os
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -170,3 +174,37 @@ def run_model_test(
     changed = sum(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
     assert changed > 0, "one fit step changed no trainable weight"
     return model
+
+
+#: Backends other than TensorFlow that the environment has (JAX is a test dependency).
+OTHER_BACKENDS = ["jax"] + (["torch"] if importlib.util.find_spec("torch") is not None else [])
+
+_BACKEND_SCRIPT = """
+import sys
+import keras
+import numpy as np
+import keras_sceneparse  # registers the library's classes
+assert keras.backend.backend() == sys.argv[4], keras.backend.backend()
+model = keras.models.load_model(sys.argv[1])
+data = np.load(sys.argv[2])
+inputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+outputs = model(inputs if len(inputs) > 1 else inputs[0])
+np.savez(sys.argv[3], *[keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)])
+"""
+
+
+def run_under_backend(backend, model, inputs, folder):
+    """Saves ``model``, loads it in a fresh process under Keras ``backend``, and returns its
+    outputs on ``inputs`` (a list of arrays), to compare with TensorFlow on the same weights."""
+    folder = Path(folder)
+    model.save(folder / "model.keras")
+    np.savez(folder / "inputs.npz", *inputs)
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
+    paths = [str(folder / name) for name in ("model.keras", "inputs.npz", "out.npz")]
+    process = subprocess.run(
+        [sys.executable, "-c", _BACKEND_SCRIPT, *paths, backend], capture_output=True, text=True,
+        env=environment, cwd=str(Path(__file__).resolve().parents[1]), timeout=300, check=False,
+    )
+    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-3000:]
+    outputs = np.load(folder / "out.npz")
+    return [outputs[f"arr_{i}"] for i in range(len(outputs.files))]

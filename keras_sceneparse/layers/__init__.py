@@ -9,10 +9,16 @@ from keras_sceneparse.layers.atrous_spatial_pyramid_pooling import AtrousSpatial
 from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitializer, bilinear_kernel
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.cropping import CropToReference
+from keras_sceneparse.layers.entity_pooling import EntityPooling
+from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
+from keras_sceneparse.layers.grid_lstm import GridLSTM2D
 from keras_sceneparse.layers.image_normalization import NORMALIZATIONS, ImageNormalization
+from keras_sceneparse.layers.local_global_lstm import LocalGlobalLSTM
 from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
 from keras_sceneparse.layers.padding import PadToMultiple
+from keras_sceneparse.layers.recursive_network import RecursiveNetwork
+from keras_sceneparse.layers.region_pooling import RegionPooling, RegionUnpooling, scatter_to_pixels
 from keras_sceneparse.layers.resizing import ResizeToReference
 
 __all__ = [
@@ -21,10 +27,19 @@ __all__ = [
     "BilinearUpsamplingInitializer",
     "ConvBNReLU",
     "CropToReference",
+    "EntityPooling",
+    "GraphLSTM",
+    "GridLSTM2D",
     "ImageNormalization",
+    "LocalGlobalLSTM",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
     "PadToMultiple",
+    "RecursiveNetwork",
+    "RegionPooling",
+    "RegionUnpooling",
     "ResizeToReference",
     "bilinear_kernel",
+    "confidence_order",
+    "scatter_to_pixels",
 ]
