@@ -28,7 +28,7 @@ METADATA_FILE = "dataset.json"
 HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 
-DATASET_NAMES = ("camvid", "voc", "cityscapes", "ade20k", "stanford_background", "sysu_scenes", "folder")
+DATASET_NAMES = ("camvid", "voc", "cityscapes", "ade20k", "stanford_background", "sysu_scenes", "sift_flow", "folder")
 
 
 class UsageError(Exception):

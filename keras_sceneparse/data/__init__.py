@@ -23,6 +23,7 @@ from keras_sceneparse.data.folder import ImageFolder
 from keras_sceneparse.data.pascal_sentences import PascalSentences, PascalSentencesRecord
 from keras_sceneparse.data.pipeline import Augmentation, normalize
 from keras_sceneparse.data.samples import SAMPLE_CLASS_NAMES, SAMPLE_PALETTE, write_sample_dataset
+from keras_sceneparse.data.sift_flow import SIFT_FLOW_CLASS_NAMES, SIFT_FLOW_GEOMETRIC_CLASS_NAMES, SIFTFlow
 from keras_sceneparse.data.stanford_background import StanfordBackground
 from keras_sceneparse.data.sysu_scenes import SYSU_SCENES_CLASS_NAMES, SYSUScenes
 from keras_sceneparse.data.voc import PascalVOC, voc_colormap
@@ -36,6 +37,7 @@ DATASETS = {
     "ade20k": ADE20K,
     "stanford_background": StanfordBackground,
     "sysu_scenes": SYSUScenes,
+    "sift_flow": SIFTFlow,
     "pascal_sentences": PascalSentences,
     "folder": ImageFolder,
 }
@@ -44,7 +46,8 @@ DATASETS = {
 def get_dataset(name, root, **kwargs):
     """The reader registered as ``name`` (see :data:`DATASETS`) for the data at ``root``.
 
-    ``kwargs`` go to the reader, e.g. ``target="surfaces"`` for ``"stanford_background"``
+    ``kwargs`` go to the reader, e.g. ``target="surfaces"`` for ``"stanford_background"``,
+    ``target="geometric"`` for ``"sift_flow"``
     or ``num_classes=4`` for ``"folder"``.
     """
     if name not in DATASETS:
@@ -66,6 +69,9 @@ __all__ = [
     "PascalSentences",
     "PascalSentencesRecord",
     "PascalVOC",
+    "SIFT_FLOW_CLASS_NAMES",
+    "SIFT_FLOW_GEOMETRIC_CLASS_NAMES",
+    "SIFTFlow",
     "SYSU_SCENES_CLASS_NAMES",
     "SYSUScenes",
     "SegmentationDataset",

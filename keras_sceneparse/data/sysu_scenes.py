@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 import tensorflow as tf
 
+from keras_sceneparse.data.matlab import load_mat, read_label_matrix
 from keras_sceneparse.utils.files import read_json_lines
 from keras_sceneparse.data.base import SegmentationDataset, find_images, pair_with_labels, require_folder
 from keras_sceneparse.data.pipeline import remap_ids, remap_ids_numpy
@@ -54,35 +54,9 @@ def _as_sentences(value, where):
     raise ValueError(f"{where}: sentences must be a string or a list of strings, got {value!r}.")
 
 
-def _load_mat(path, description):
-    path = str(path)
-    try:
-        return scipy.io.loadmat(path)
-    except NotImplementedError:
-        raise ValueError(
-            f"The {description} {path} is a MATLAB v7.3 (HDF5) file; save it with -v7 so scipy.io.loadmat reads it."
-        ) from None
-    except Exception as error:  # scipy.io raises many types (IndexError, TypeError, ...) on corrupt files
-        raise ValueError(f"Cannot read the {description} {path}: {type(error).__name__}: {error}") from None
-
-
 def read_groundtruth_mat(path):
     """Reads an original SYSU-Scenes annotation: the 2-D ``groundtruth`` matrix of label numbers, as int32."""
-    path = path.decode() if isinstance(path, bytes) else str(path)
-    contents = _load_mat(path, "annotation")
-    if "groundtruth" not in contents:
-        variables = sorted(key for key in contents if not key.startswith("__"))
-        raise ValueError(f"The annotation {path} has no variable 'groundtruth'; it holds {variables}.")
-    values = np.asarray(contents["groundtruth"])
-    if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"The annotation {path} holds a 'groundtruth' of shape {values.shape}; expected (H, W).")
-    if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
-        values = values.astype(np.int64)  # MATLAB saves numbers as double by default
-    if values.dtype.kind not in "iu":
-        raise ValueError(
-            f"The annotation {path} holds a 'groundtruth' of {values.dtype} values; expected integer label numbers."
-        )
-    return values.astype(np.int32)
+    return read_label_matrix(path, "groundtruth")
 
 
 def _cell_text(cell, path):
@@ -100,7 +74,7 @@ def read_label_list(path):
     Reads the variable ``label_list`` (or the file's only variable): a 1xN or Nx1 cell array
     of strings, or a char matrix with one name per row.
     """
-    contents = _load_mat(path, "label list")
+    contents = load_mat(path, "label list")
     variables = {key: value for key, value in contents.items() if not key.startswith("__")}
     if "label_list" in variables:
         cells = variables["label_list"]

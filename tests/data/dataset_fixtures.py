@@ -330,3 +330,37 @@ def write_pascal_sentences(root, rng):
         written[row["image"]] = (row, mask)
     (root / "captions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return written
+
+
+# --- SIFT Flow -----------------------------------------------------------------------------
+
+#: Fixture stems of :func:`write_sift_flow`: test images first (as listed in TestSet1.txt).
+SIFT_FLOW_TEST_STEMS = ["tallbuilding_a212", "coast_arnat59"]
+SIFT_FLOW_TRAIN_STEMS = ["forest_for15", "highway_bost178", "insidecity_a223", "street_a232"]
+
+
+def write_sift_flow(root, rng, nested=True):
+    """The ``SiftFlowDataset`` archive's layout (under ``root/SiftFlowDataset`` when ``nested``).
+
+    Semantic matrices ``S`` hold 0..33 (0 unlabelled), geometric ones -1..3 (-1 and 0
+    unlabelled); the first training image's matrices are saved as double, as MATLAB does.
+    ``TestSet1.txt`` uses the archive's Windows paths and line ends.
+    Returns ``{stem: (image, raw semantic numbers, raw geometric numbers, split)}``.
+    """
+    base = Path(root) / "SiftFlowDataset" if nested else Path(root)
+    folder = "spatial_envelope_256x256_static_8outdoorcategories"
+    written = {}
+    for stem in SIFT_FLOW_TEST_STEMS + SIFT_FLOW_TRAIN_STEMS:
+        image = random_image(rng)
+        semantic = rng.integers(0, 34, SIZE)
+        geometric = rng.integers(-1, 4, SIZE)
+        dtype = np.float64 if stem == SIFT_FLOW_TRAIN_STEMS[0] else np.int16
+        write_jpeg(base / "Images" / folder / f"{stem}.jpg", image)
+        for kind, values in (("SemanticLabels", semantic), ("GeoLabels", geometric)):
+            (base / kind / folder).mkdir(parents=True, exist_ok=True)
+            scipy.io.savemat(base / kind / folder / f"{stem}.mat", {"S": values.astype(dtype), "names": np.array(["x"])})
+        written[stem] = (image, semantic, geometric, "test" if stem in SIFT_FLOW_TEST_STEMS else "train")
+    (base / "TestSet1.txt").write_bytes(
+        "".join(f"{folder}\\{stem}.jpg\r\n" for stem in SIFT_FLOW_TEST_STEMS).encode()
+    )
+    return written

@@ -333,7 +333,7 @@ def test_repr_shows_root_splits_and_classes(folder):
 
 def test_get_dataset_by_name(tmp_path, rng):
     assert sorted(ksp.data.DATASETS) == sorted(
-        ["camvid", "voc", "cityscapes", "ade20k", "stanford_background", "folder", "sysu_scenes", "pascal_sentences"]
+        ["camvid", "voc", "cityscapes", "ade20k", "stanford_background", "folder", "sysu_scenes", "pascal_sentences", "sift_flow"]
     )
     write_image_folder(tmp_path, rng, splits=None, counts=(1,))
     data = ksp.data.get_dataset("folder", tmp_path, num_classes=4)
