@@ -93,7 +93,7 @@ def _make_plan(name, devices, collective_timeout):
             raise ValueError("TF_CONFIG describes several workers but the strategy is 'none'.")
         return DistributionPlan("none")
     if name == "mirrored":
-        return DistributionPlan("mirrored", tf.distribute.MirroredStrategy(devices))
+        return DistributionPlan("mirrored", _new_mirrored_strategy(tf, devices))
     if not info.is_multi_worker:
         raise ValueError(
             "Strategy 'multi-worker' needs TF_CONFIG describing at least two workers (see docs/distribute.md), "
@@ -120,3 +120,17 @@ def _jax_plan(name, devices):
     if name == "none" or (name == "auto" and len(devices) < 2):
         return DistributionPlan("none")
     return DistributionPlan("data-parallel", distribution=keras.distribution.DataParallel(devices=devices))
+
+
+# Every MirroredStrategy numbers its collective ops (group and instance keys) from the same
+# class-level base, and TensorFlow caches a collective's shapes by those keys for the life of
+# the process. A second strategy in one process (a notebook, a test suite, train then
+# evaluate) would reuse the first one's keys and fail with "Shape mismatch in the collective
+# instance" as soon as a synchronized batch norm reduces a tensor of another shape. Each
+# strategy we create therefore gets keys of its own, as TensorFlow's own tests do.
+_COLLECTIVE_KEY_STRIDE = 100_000
+
+
+def _new_mirrored_strategy(tf, devices):
+    tf.distribute.MirroredStrategy._collective_key_base += _COLLECTIVE_KEY_STRIDE
+    return tf.distribute.MirroredStrategy(devices)
