@@ -164,3 +164,17 @@ def test_the_structured_parser_trains_mirrored_like_on_one_device():
         histories.append(history.history)
     for key in ("loss", "structure_loss", "relation_loss", "mean_iou"):
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-4, atol=1e-6)
+
+
+
+def test_each_mirrored_strategy_numbers_its_collectives_apart():
+    """Two strategies in one process (plans are cached by their arguments, so: two different
+    device lists, as in this suite, where the CLI test trains mirrored on every device
+    before the tests above use an explicit list) must not share collective keys: TensorFlow caches a
+    collective's shapes by key, and synchronized batch norm then failed with "Shape mismatch
+    in the collective instance 100" (seen in CI before each strategy got keys of its own)."""
+    first = distribute.get_strategy("mirrored").strategy  # every device: the CLI's choice
+    second = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"]).strategy
+    assert first is not second
+    keys = [strategy.extended._collective_key_base for strategy in (first, second)]
+    assert keys[1] - keys[0] >= 100_000
