@@ -2,10 +2,22 @@
 
 import sys
 
-from keras_sceneparse.cli import common, demo, evaluate, evaluate_parser, models, parse, predict, train, train_parser
+from keras_sceneparse.cli import (
+    common,
+    demo,
+    evaluate,
+    evaluate_parser,
+    geometry,
+    models,
+    parse,
+    predict,
+    train,
+    train_geometry,
+    train_parser,
+)
 from keras_sceneparse.version import __version__
 
-SUBCOMMANDS = (parse, models, train, evaluate, predict, demo, train_parser, evaluate_parser)
+SUBCOMMANDS = (parse, geometry, models, train, evaluate, predict, demo, train_parser, evaluate_parser, train_geometry)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

