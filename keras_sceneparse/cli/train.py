@@ -148,11 +148,13 @@ def add_parser(subparsers):
 
 
 class TrainingTimer(keras.callbacks.Callback):
-    """Wall time spent in training batches, validation left out (for images per second)."""
+    """Wall time spent in training batches, validation left out (for images per second);
+    ``epoch_seconds`` per epoch (the first includes graph tracing)."""
 
     def __init__(self):
         super().__init__()
         self.seconds = 0.0
+        self.epoch_seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = self.last_batch_end = time.perf_counter()
@@ -161,7 +163,8 @@ class TrainingTimer(keras.callbacks.Callback):
         self.last_batch_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds += self.last_batch_end - self.epoch_start
+        self.epoch_seconds.append(self.last_batch_end - self.epoch_start)
+        self.seconds += self.epoch_seconds[-1]
 
 
 def build_loss(name, ignore_class, class_weights):

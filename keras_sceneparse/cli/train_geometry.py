@@ -67,5 +67,7 @@ def run(args):
               f"{relations['accuracy']:.4f} (mean per class {relations['mean_class_accuracy']:.4f})")
     parser = GeometricParser(model, size=tuple(dataset.settings["size"]), scales=tuple(dataset.settings["scales"]))
     parser.save_preset(Path(output) / "preset", **result)
-    print(f"{statistics['training_images_per_second']} training images/s; wrote {Path(output) / 'preset'}")
+    steady = statistics.get("steady_images_per_second")
+    print(f"{statistics['training_images_per_second']} training images/s"
+          + (f" ({steady} after the first epoch)" if steady else "") + f"; wrote {Path(output) / 'preset'}")
     return 0

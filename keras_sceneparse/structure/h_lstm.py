@@ -59,6 +59,11 @@ class HLSTM(keras.Model):
     3x3 convolutions and each Graph LSTM by a dense layer: the plain CNN baseline against
     which the LSTMs' contribution is measured.
 
+    Parameters: the paper gives no count (its CNN is VGG-16's, about 15M weights in the
+    convolutions alone). Ours with the defaults has 6,610,170 (706,224 in the MobileNetV2
+    x0.5 backbone, most of the rest in the LG-LSTM gates, which see 8 neighbours' states);
+    the shipped Stanford Background preset is smaller (see docs/geometry.md).
+
     Inputs (a dict, see :mod:`keras_sceneparse.data.geometric`): ``images`` ``(B, H, W, 3)``
     in ``[0, 255]``; per scale ``s``: ``superpixels_s`` ``(B, H, W)``, ``adjacency_s``
     ``(B, N_s, N_s)``, ``node_mask_s`` ``(B, N_s)``; ``regions`` ``(B, H, W)`` region ids

@@ -176,3 +176,8 @@ def test_train_geometry_and_geometry_commands(geometric_data, tmp_path, capsys):
     for name in ("street_surfaces.png", "street_graph.png", "street.ply"):
         assert (out / name).stat().st_size > 0
     assert main(["geometry", str(photo), "--model", str(tmp_path / "nothing"), "--output", str(out)]) == 2
+
+
+def test_default_parameter_count_is_the_documented_one():
+    assert HLSTM().count_params() == 6_610_170
+    assert HLSTM(use_lstm=False).count_params() < 2_000_000
