@@ -8,6 +8,12 @@ runs warm-up steps (graph tracing), then times ``--steps`` single ``train_on_bat
 and ``--steps`` ``predict_on_batch`` calls on random data of the given size, and reports
 the median images/s of each. Add ``--data-dir`` to also time the CamVid input pipeline
 (decode + augment + batch) alone. Prints a Markdown table; ``--json`` writes the numbers.
+
+``--peers`` adds, in the same run and on the same data, the models a user would otherwise
+pick from keras-hub (``pip install keras-hub``; weights=None, built from the architecture
+arguments of its presets): DeepLabV3+ on a ResNet-50 (ASPP on stride 16, as ours) and
+SegFormer-B0 (Xie et al., NeurIPS 2021). segmentation_models (qubvel) is not among them: its
+last release (1.0.1, 2020) is written for Keras 2 and does not import under Keras 3.
 """
 
 import argparse
@@ -34,6 +40,38 @@ CONFIGS = {
 }
 
 
+def keras_hub_deeplabv3plus_resnet50(num_classes):
+    import keras_hub
+
+    encoder = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[3, 4, 6, 3], stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
+    )
+    backbone = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=encoder, spatial_pyramid_pooling_key="P4", upsampling_size=4,
+        dilation_rates=[6, 12, 18], low_level_feature_key="P2",
+    )
+    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=num_classes)
+
+
+def keras_hub_segformer_b0(num_classes, crop):
+    import keras_hub
+
+    encoder = keras_hub.models.MiTBackbone(  # MiT-B0; its patch embedding needs a fixed size
+        layerwise_depths=[2, 2, 2, 2], num_layers=4, layerwise_num_heads=[1, 2, 5, 8],
+        layerwise_sr_ratios=[8, 4, 2, 1], max_drop_path_rate=0.1, layerwise_patch_sizes=[7, 3, 3, 3],
+        layerwise_strides=[4, 2, 2, 2], hidden_dims=[32, 64, 160, 256], image_shape=(*crop, 3),
+    )
+    backbone = keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=256)
+    return keras_hub.models.SegFormerImageSegmenter(backbone=backbone, num_classes=num_classes)
+
+
+PEERS = {
+    "keras_hub-deeplabv3plus-resnet50": lambda num_classes, crop: keras_hub_deeplabv3plus_resnet50(num_classes),
+    "keras_hub-segformer-b0": keras_hub_segformer_b0,
+}
+
+
 def time_calls(function, steps):
     times = []
     for _ in range(steps):
@@ -44,13 +82,15 @@ def time_calls(function, steps):
 
 
 def benchmark_model(name, crop, batch_size, steps, warmup, num_classes):
-    registry_name = name.split("-")[0]
-    model = ksp.models.get(registry_name, num_classes=num_classes, **CONFIGS[name])
-    model.compile(
-        keras.optimizers.Adam(1e-3),
-        loss=ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=num_classes),
-        metrics=[ksp.metrics.MeanIoU(num_classes, ignore_class=num_classes)],
-    )
+    if name in PEERS:  # the peer's own loss and metric, from Keras
+        model = PEERS[name](num_classes, crop)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=num_classes)
+        metric = keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, ignore_class=num_classes)
+    else:
+        model = ksp.models.get(name.split("-")[0], num_classes=num_classes, **CONFIGS[name])
+        loss = ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=num_classes)
+        metric = ksp.metrics.MeanIoU(num_classes, ignore_class=num_classes)
+    model.compile(keras.optimizers.Adam(1e-3), loss=loss, metrics=[metric])
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch_size, *crop, 3)).astype("float32")
     labels = rng.integers(0, num_classes + 1, (batch_size, *crop)).astype("int32")
@@ -89,6 +129,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--num-classes", type=int, default=11)
+    parser.add_argument("--peers", action="store_true", help="also time keras-hub's DeepLabV3+ and SegFormer-B0")
     parser.add_argument("--data-dir", help="CamVid root, to time the input pipeline too")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -96,7 +137,7 @@ def main():
     keras.utils.set_random_seed(0)
     rows = [
         benchmark_model(name, tuple(args.crop), args.batch_size, args.steps, args.warmup, args.num_classes)
-        for name in args.models
+        for name in [*args.models, *(PEERS if args.peers else ())]
     ]
     header = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Keras {keras.__version__} ({keras.backend.backend()})"
     print(f"\n{header}; crop {args.crop[0]}x{args.crop[1]}, batch {args.batch_size}, median of {args.steps} steps\n")
