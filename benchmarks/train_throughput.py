@@ -10,10 +10,11 @@ the median images/s of each. Add ``--data-dir`` to also time the CamVid input pi
 (decode + augment + batch) alone. Prints a Markdown table; ``--json`` writes the numbers.
 
 ``--peers`` adds, in the same run and on the same data, the models a user would otherwise
-pick from keras-hub (``pip install keras-hub``; weights=None, built from the architecture
-arguments of its presets): DeepLabV3+ on a ResNet-50 (ASPP on stride 16, as ours) and
-SegFormer-B0 (Xie et al., NeurIPS 2021). segmentation_models (qubvel) is not among them: its
-last release (1.0.1, 2020) is written for Keras 2 and does not import under Keras 3.
+pick (``pip install ".[benchmarks]"``; weights=None everywhere): from keras-hub, built from
+the architecture arguments of its presets, DeepLabV3+ on a ResNet-50 (ASPP on stride 16, as
+ours) and SegFormer-B0 (Xie et al., NeurIPS 2021); from segmentation_models 1.0.1 (imported
+with ``SM_FRAMEWORK=tf.keras``, under which it runs on Keras 3), its U-Net on a ResNet-34,
+its most used model (a different U-Net from ours, which is the original of Ronneberger et al.).
 """
 
 import argparse
@@ -66,9 +67,18 @@ def keras_hub_segformer_b0(num_classes, crop):
     return keras_hub.models.SegFormerImageSegmenter(backbone=backbone, num_classes=num_classes)
 
 
+def segmentation_models_unet_resnet34(num_classes):
+    os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
+    import segmentation_models
+
+    return segmentation_models.Unet("resnet34", encoder_weights=None, classes=num_classes,
+                                    activation=None, input_shape=(None, None, 3))
+
+
 PEERS = {
     "keras_hub-deeplabv3plus-resnet50": lambda num_classes, crop: keras_hub_deeplabv3plus_resnet50(num_classes),
     "keras_hub-segformer-b0": keras_hub_segformer_b0,
+    "segmentation_models-unet-resnet34": lambda num_classes, crop: segmentation_models_unet_resnet34(num_classes),
 }
 
 
@@ -129,7 +139,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--num-classes", type=int, default=11)
-    parser.add_argument("--peers", action="store_true", help="also time keras-hub's DeepLabV3+ and SegFormer-B0")
+    parser.add_argument("--peers", action="store_true", help="also time keras-hub's DeepLabV3+ and SegFormer-B0 and segmentation_models' U-Net")
     parser.add_argument("--data-dir", help="CamVid root, to time the input pipeline too")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
