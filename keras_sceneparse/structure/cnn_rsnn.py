@@ -279,7 +279,10 @@ class CNNRsNN(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         labels = y if y is not None else self.pseudo_labels(y_pred["logits"], x["entities"])
-        self.loss_trackers["segmentation"].update_state(self.segmentation_loss(labels, y_pred["logits"]))
+        # `Loss.call` (per example), not `Loss.__call__`, which under tf.distribute divides by
+        # the number of replicas: right for gradients, wrong for a logged value.
+        segmentation = self.segmentation_loss.call(labels, y_pred["logits"])
+        self.loss_trackers["segmentation"].update_state(ops.mean(segmentation), ops.shape(segmentation)[0])
         if "structure_loss" in y_pred:
             self.loss_trackers["structure"].update_state(y_pred["structure_loss"])
             self.loss_trackers["relation"].update_state(y_pred["relation_loss"])

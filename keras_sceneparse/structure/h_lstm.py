@@ -284,10 +284,16 @@ class HLSTM(keras.Model):
         return PerExampleMean()(values, values, sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        # Per-example values through `Loss.call`, not `Loss.__call__`, which under
+        # tf.distribute divides by the number of replicas (right for gradients, wrong for a
+        # logged value); each update weighted by what it averages, so that the replicas'
+        # Mean metrics sum to the global batch's value.
         surfaces = ops.cast(y["surfaces"], "int32")
-        self.loss_trackers["surface"].update_state(self.surface_loss(surfaces, y_pred["surfaces"]))
+        surface_losses = self.surface_loss.call(surfaces, y_pred["surfaces"])
+        self.loss_trackers["surface"].update_state(ops.mean(surface_losses), ops.shape(surface_losses)[0])
         relation_sum, relation_weight = self._relation_losses(ops.cast(y["relations"], "int32"), y_pred["relations"])
-        self.loss_trackers["relation"].update_state(ops.sum(relation_sum) / ops.maximum(ops.sum(relation_weight), 1e-6))
+        total_weight = ops.sum(relation_weight)
+        self.loss_trackers["relation"].update_state(ops.sum(relation_sum) / ops.maximum(total_weight, 1e-6), total_weight)
         known = ops.cast(surfaces != UNKNOWN, "float32")
         correct = ops.cast(ops.argmax(y_pred["surfaces"], axis=-1) == surfaces, "float32") * known
         self.surface_accuracy.update_state(ops.sum(correct) / ops.maximum(ops.sum(known), 1.0), ops.sum(known))

@@ -95,5 +95,5 @@ def test_the_structured_parser_trains_on_two_workers_like_one_process(tmp_path):
     assert int(single["iterations"]) == 6
     assert_same_training(single, multi)
     single_history, multi_history = json.loads(str(single["history"])), json.loads(str(multi["history"]))
-    for key in ("loss", "structure_loss", "relation_loss", "mean_iou"):
+    for key in ("loss", "segmentation_loss", "structure_loss", "relation_loss", "mean_iou"):
         np.testing.assert_allclose(single_history[key], multi_history[key], rtol=1e-4, atol=1e-6)

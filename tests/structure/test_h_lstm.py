@@ -9,43 +9,10 @@ from keras_sceneparse.cli import main
 from keras_sceneparse.data.geometric import GeometricDataset, prepare_example
 from keras_sceneparse.structure import RELATIONS, region_graph, region_graph_from_json
 from keras_sceneparse.structure.geometric_parser import GeometricParser
+from keras_sceneparse.structure.scene_parser import SceneParser
 from keras_sceneparse.structure.h_lstm import HLSTM
 
-SIZE = (48, 64)
-TINY = {"backbone_kwargs": {"alpha": 0.35}, "feature_channels": 8, "units": 4, "pixel_layers": 1}
-
-
-def scene(rng, size=SIZE):
-    """Sky above a horizon, ground below, a building standing on the ground and a car beside it."""
-    height, width = size
-    horizon = int(height * rng.uniform(0.35, 0.5))
-    surfaces = np.full(size, 2, np.uint8)
-    surfaces[:horizon] = 0
-    surfaces[int(height * 0.75):] = 1
-    layers = np.zeros(size, np.uint8)
-    layers[int(height * 0.75):] = 1
-    left = int(width * rng.uniform(0.1, 0.3))
-    layers[horizon:int(height * 0.75), left:left + width // 3] = 2
-    layers[horizon:int(height * 0.75), left + width // 3:] = 3
-    layers[horizon:int(height * 0.75), :left] = 4
-    semantics = np.array([0, 2, 5, 7, 1], np.uint8)[layers]
-    image = np.stack([layers * 50 + 20, 255 - layers * 40, (surfaces * 90).astype(np.uint8)], -1).astype(np.uint8)
-    image = np.clip(image + rng.integers(0, 20, image.shape), 0, 255).astype(np.uint8)
-    return image, surfaces, semantics, layers
-
-
-def write_scenes(root, rng, count=6):
-    for folder in ("images", "surfaces", "regions", "layers", "splits"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    stems = [f"{i:07d}" for i in range(count)]
-    for stem in stems:
-        image, surfaces, semantics, layers = scene(rng)
-        Image.fromarray(image).save(root / "images" / f"{stem}.jpg")
-        for folder, values in (("surfaces", surfaces), ("regions", semantics), ("layers", layers)):
-            Image.fromarray(values).save(root / folder / f"{stem}.png")
-    (root / "splits" / "train.txt").write_text("\n".join(stems[:-2]))
-    (root / "splits" / "val.txt").write_text("\n".join(stems[-2:]))
-    return stems
+from tests.structure.geometric_fixtures import SIZE, TINY, scene, tiny_model, write_scenes
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +43,6 @@ def test_dataset_batches_and_flips_consistently(geometric_data):
     # The flip moves the images and maps together: sky stays where the surfaces say sky.
     surfaces, regions = targets["surfaces"].numpy(), inputs["regions"].numpy()
     assert np.all((surfaces == 0) == (regions == 0))
-
-
-def tiny_model(**kwargs):
-    return HLSTM(max_nodes=(25,), max_regions=8, **TINY, **kwargs)
 
 
 def test_padding_that_disagrees_with_the_model_is_named(geometric_data):
@@ -155,6 +118,8 @@ def test_geometric_parser_parses_and_round_trips_a_half_precision_preset(tmp_pat
     assert np.mean(again.parse(image)[0] == surface_map) > 0.99
     with pytest.raises(ValueError, match="RGB"):
         parser.parse(np.zeros((20, 20)))
+    with pytest.raises(ValueError, match="'geometric' preset.*GeometricParser"):
+        SceneParser.from_preset(tmp_path / "preset")
 
 
 def test_train_geometry_and_geometry_commands(geometric_data, tmp_path, capsys):
