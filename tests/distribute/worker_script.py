@@ -24,7 +24,7 @@ parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--backup")
 parser.add_argument("--step-delay", type=float, default=0.0)
 parser.add_argument("--timeout", type=float, default=30.0)
-parser.add_argument("--model", choices=("bn", "rsnn"), default="bn")
+parser.add_argument("--model", choices=("bn", "rsnn", "hlstm"), default="bn")
 args = parser.parse_args()
 
 # The strategy before anything else runs TensorFlow operations.
@@ -79,6 +79,24 @@ def rsnn_data(epoch):
     return tf.data.Dataset.from_tensor_slices((inputs, labels)).shuffle(11, seed=epoch).batch(4)
 
 
+def build_hlstm():
+    # A zero learning rate: the workers and the single process then hold the same weights at
+    # every step, and their logged scores and batch-norm statistics must agree (see the
+    # mirrored H-LSTM test for why a real step is not compared).
+    from tests.structure.geometric_fixtures import tiny_model
+
+    model = tiny_model()
+    model.compile(keras.optimizers.SGD(0.0))
+    return model
+
+
+def hlstm_data(epoch):
+    from tests.structure.geometric_fixtures import scene_arrays
+
+    inputs, targets = scene_arrays(8)
+    return tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(8, seed=epoch).batch(4)
+
+
 class Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         print(f"STEP done {batch}", flush=True)
@@ -86,7 +104,8 @@ class Progress(keras.callbacks.Callback):
 
 
 try:
-    model_fn, data_fn = (build, epoch_data) if args.model == "bn" else (build_rsnn, rsnn_data)
+    model_fn, data_fn = {"bn": (build, epoch_data), "rsnn": (build_rsnn, rsnn_data), "hlstm": (build_hlstm, hlstm_data)}[
+        args.model]
     model, history = distribute.fit(model_fn, data_fn, epochs=args.epochs, strategy=plan, verbose=0,
                                     backup_dir=args.backup, backup_frequency=1, callbacks=[Progress()])
 except distribute.WorkerUnavailableError as error:
