@@ -9,7 +9,7 @@ from PIL import Image
 
 from keras_sceneparse.structure.geometry import RELATIONS, SURFACES, region_graph
 from keras_sceneparse.structure.h_lstm import HLSTM
-from keras_sceneparse.structure.scene_parser import CONFIG_FILE, PRESETS_DIR, WEIGHTS_FILE, save_model_weights
+from keras_sceneparse.structure.scene_parser import CONFIG_FILE, WEIGHTS_FILE, read_preset, save_model_weights
 from keras_sceneparse.structure.superpixels import region_adjacency, superpixels
 
 
@@ -48,18 +48,7 @@ class GeometricParser:
     @classmethod
     def from_preset(cls, preset, **kwargs):
         """A shipped preset by name (``"stanford_background"``) or a folder of your own."""
-        path = Path(preset)
-        if not path.is_dir():
-            path = PRESETS_DIR / str(preset)
-            if not (path / CONFIG_FILE).is_file():
-                shipped = sorted(p.name for p in PRESETS_DIR.iterdir() if (p / CONFIG_FILE).is_file()) if PRESETS_DIR.is_dir() else []
-                raise ValueError(f"Unknown preset {preset!r}: not a folder, and not one of the shipped presets {shipped}.")
-        for required in (path / CONFIG_FILE, path / WEIGHTS_FILE):
-            if not required.is_file():
-                raise FileNotFoundError(f"The preset folder {path} has no {required.name}.")
-        config = json.loads((path / CONFIG_FILE).read_text())
-        if config.get("kind") != "geometric":
-            raise ValueError(f"{path} is not a geometric parser preset (kind={config.get('kind')!r}).")
+        path, config = read_preset(preset, kind="geometric")
         model = HLSTM.from_config(config["model"])
         model.load_weights(path / WEIGHTS_FILE)
         return cls(model, **{**config.get("parser", {}), **kwargs})
