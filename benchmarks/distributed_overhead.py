@@ -75,7 +75,9 @@ def main():
     log = io.StringIO()
     codes = wait_for_workers(start_workers([script, "multi-worker", *common, multi_out], args.workers, output=log))
     if codes != [0] * args.workers:
-        sys.exit(f"workers failed with {codes}:\n{log.getvalue()[-3000:]}")
+        with open(os.path.join(folder, "workers.log"), "w") as handle:
+            handle.write(log.getvalue())
+        sys.exit(f"workers failed with {codes} (whole log: {folder}/workers.log):\n{log.getvalue()[-3000:]}")
     rows = []
     for name, path in (("1 process (model.fit)", single_out), (f"{args.workers} workers (loop)", multi_out)):
         seconds = median_after_warmup(json.load(open(path)), args.warmup)

@@ -138,8 +138,9 @@ def add_parser(subparsers):
         help="with --workers: restart all workers up to N times when one fails (they resume from --backup-dir)",
     )
     scale.add_argument(
-        "--collective-timeout", type=common.positive_float, default=120.0, metavar="SECONDS",
-        help="how long multi-worker collectives wait for a silent worker before failing (default: 120)",
+        "--collective-timeout", type=common.positive_float, default=None, metavar="SECONDS",
+        help="fail a multi-worker collective that waits longer (default: none; a dead worker is "
+             "found by TensorFlow's heartbeats within about 10 s)",
     )
 
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the model, metadata and history")

@@ -26,7 +26,8 @@ into ``backup_dir`` and by the other workers into scratch folders, as TensorFlow
 checkpointing expects. A restarted job restores the latest checkpoint and continues at the
 next step of the same epoch; with a data function ``epoch -> tf.data.Dataset`` whose order
 depends only on the epoch, no step is lost or repeated. A worker that stops answering makes
-the others fail with :class:`WorkerUnavailableError` within ``collective_timeout`` seconds.
+the others fail with :class:`WorkerUnavailableError` when TensorFlow's coordination service
+misses its heartbeats (about 10 s), or after ``collective_timeout`` seconds if one is set.
 """
 
 import copy

@@ -21,7 +21,7 @@ def fit(
     backup_dir=None,
     backup_frequency="epoch",
     sync_batch_norm=True,
-    collective_timeout=120.0,
+    collective_timeout=None,
 ):
     """Builds a model under the right strategy and trains it; returns ``(model, history)``.
 
@@ -50,7 +50,8 @@ def fit(
             storage every worker sees.
         sync_batch_norm: synchronise batch normalisation across replicas when there are
             several (TensorFlow), so statistics are those of the global batch.
-        collective_timeout: seconds a multi-worker collective waits for a silent worker.
+        collective_timeout: seconds a multi-worker collective may wait (default: none; see
+            :func:`get_strategy`).
     """
     plan = get_strategy(strategy, devices=devices, collective_timeout=collective_timeout)
     callbacks = list(callbacks or [])

@@ -60,7 +60,7 @@ def test_killed_worker_fails_the_others_and_a_restart_resumes_without_lost_or_re
     output = tmp_path / "resumed.npz"
     log = io.StringIO()
     processes = start_workers([SCRIPT, "multi-worker", str(output), "--backup", str(backup),
-                               "--step-delay", "0.5", "--timeout", "20"], 2, ENVIRONMENT, log)
+                               "--step-delay", "0.5"], 2, ENVIRONMENT, log)
     # Kill worker 1 in the middle of the second epoch (steps 0-2 of epoch 1 print "STEP done").
     deadline = time.monotonic() + 240
     while log.getvalue().count("[worker 1] STEP done") < 5 and time.monotonic() < deadline:

@@ -23,7 +23,7 @@ parser.add_argument("output")
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--backup")
 parser.add_argument("--step-delay", type=float, default=0.0)
-parser.add_argument("--timeout", type=float, default=30.0)
+parser.add_argument("--timeout", type=float, default=None)
 parser.add_argument("--model", choices=("bn", "rsnn", "hlstm"), default="bn")
 args = parser.parse_args()
 
