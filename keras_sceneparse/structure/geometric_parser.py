@@ -106,7 +106,7 @@ class GeometricParser:
     def parse(self, image):
         """``(surface_map, region_graph)`` of an RGB image (see the class docstring)."""
         inputs, regions, pairs, (height, width) = self.inputs(image)
-        outputs = self.model(inputs, training=False)
+        outputs = self.model.predict_on_batch(inputs)  # a compiled graph after the first image
         logits = keras.ops.image.resize(outputs["surfaces"], (height, width))
         surface_map = keras.ops.convert_to_numpy(keras.ops.argmax(logits, axis=-1))[0].astype(np.int32)
         probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(outputs["relations"], axis=-1))[0]
