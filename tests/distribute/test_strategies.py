@@ -80,6 +80,7 @@ def test_mirrored_fit_over_two_logical_cpus_matches_one_device():
     assert scores["mean_iou"] == pytest.approx(expected["mean_iou"], rel=1e-5)
 
 
+@pytest.mark.slow  # 40 s; the H-LSTM test below trains a MobileNetV2 backbone mirrored in the default suite
 def test_mirrored_strategy_trains_the_library_models():
     _, _, dataset = data(count=4, batch=4)
     plan = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
