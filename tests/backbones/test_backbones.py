@@ -80,7 +80,7 @@ def test_custom_feature_layers_and_unknown_layer():
 
 def test_backbone_argument_errors():
     with pytest.raises(ValueError, match="architecture"):
-        Backbone("resnet18")
+        Backbone("resnet9")
     with pytest.raises(ValueError, match="output_stride"):
         Backbone("resnet50", output_stride=4)
     with pytest.raises(ValueError, match="weights"):
