@@ -6,13 +6,16 @@ Import them into any Keras 3 model, under any backend::
 """
 
 from keras_sceneparse.layers.atrous_spatial_pyramid_pooling import AtrousSpatialPyramidPooling
+from keras_sceneparse.layers.atrous_spatial_pyramid_pooling_v2 import AtrousSpatialPyramidPoolingV2
 from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitializer, bilinear_kernel
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.cropping import CropToReference
+from keras_sceneparse.layers.dense_blocks import DenseBlock, TransitionDown, TransitionUp
 from keras_sceneparse.layers.entity_pooling import EntityPooling
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
 from keras_sceneparse.layers.grid_lstm import GridLSTM2D
 from keras_sceneparse.layers.image_normalization import NORMALIZATIONS, ImageNormalization
+from keras_sceneparse.layers.linknet_blocks import LinkNetDecoderBlock
 from keras_sceneparse.layers.local_global_lstm import LocalGlobalLSTM
 from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
@@ -24,13 +27,16 @@ from keras_sceneparse.layers.resizing import ResizeToReference
 __all__ = [
     "NORMALIZATIONS",
     "AtrousSpatialPyramidPooling",
+    "AtrousSpatialPyramidPoolingV2",
     "BilinearUpsamplingInitializer",
     "ConvBNReLU",
     "CropToReference",
+    "DenseBlock",
     "EntityPooling",
     "GraphLSTM",
     "GridLSTM2D",
     "ImageNormalization",
+    "LinkNetDecoderBlock",
     "LocalGlobalLSTM",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
@@ -39,6 +45,8 @@ __all__ = [
     "RegionPooling",
     "RegionUnpooling",
     "ResizeToReference",
+    "TransitionDown",
+    "TransitionUp",
     "bilinear_kernel",
     "confidence_order",
     "scatter_to_pixels",

@@ -7,8 +7,12 @@
 """
 
 from keras_sceneparse.models.deeplab_large_fov import DeepLabLargeFOV
+from keras_sceneparse.models.deeplab_v2 import DeepLabV2
+from keras_sceneparse.models.deeplab_v3 import DeepLabV3
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
+from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
+from keras_sceneparse.models.linknet import LinkNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
 from keras_sceneparse.models.segmentation_model import SegmentationModel
 from keras_sceneparse.models.segnet import SegNet
@@ -17,7 +21,11 @@ from keras_sceneparse.models.unet import UNet
 __all__ = [
     "FCN",
     "DeepLabLargeFOV",
+    "DeepLabV2",
+    "DeepLabV3",
     "DeepLabV3Plus",
+    "FCDenseNet",
+    "LinkNet",
     "SegNet",
     "SegmentationModel",
     "UNet",
