@@ -11,6 +11,7 @@ from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitia
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.cropping import CropToReference
 from keras_sceneparse.layers.dense_blocks import DenseBlock, TransitionDown, TransitionUp
+from keras_sceneparse.layers.enet_blocks import ENetBottleneck, ENetInitialBlock
 from keras_sceneparse.layers.entity_pooling import EntityPooling
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
 from keras_sceneparse.layers.grid_lstm import GridLSTM2D
@@ -32,6 +33,8 @@ __all__ = [
     "ConvBNReLU",
     "CropToReference",
     "DenseBlock",
+    "ENetBottleneck",
+    "ENetInitialBlock",
     "EntityPooling",
     "GraphLSTM",
     "GridLSTM2D",

@@ -10,6 +10,7 @@ from keras_sceneparse.models.deeplab_large_fov import DeepLabLargeFOV
 from keras_sceneparse.models.deeplab_v2 import DeepLabV2
 from keras_sceneparse.models.deeplab_v3 import DeepLabV3
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
+from keras_sceneparse.models.enet import ENet
 from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
 from keras_sceneparse.models.linknet import LinkNet
@@ -24,6 +25,7 @@ __all__ = [
     "DeepLabV2",
     "DeepLabV3",
     "DeepLabV3Plus",
+    "ENet",
     "FCDenseNet",
     "LinkNet",
     "SegNet",
