@@ -13,6 +13,8 @@ from keras_sceneparse.layers.cropping import CropToReference
 from keras_sceneparse.layers.dense_blocks import DenseBlock, TransitionDown, TransitionUp
 from keras_sceneparse.layers.enet_blocks import ENetBottleneck, ENetInitialBlock
 from keras_sceneparse.layers.entity_pooling import EntityPooling
+from keras_sceneparse.layers.fpn_blocks import FeaturePyramid
+from keras_sceneparse.layers.global_convolution import BoundaryRefinement, GlobalConvolution
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
 from keras_sceneparse.layers.grid_lstm import GridLSTM2D
 from keras_sceneparse.layers.image_normalization import NORMALIZATIONS, ImageNormalization
@@ -22,6 +24,7 @@ from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax
 from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
 from keras_sceneparse.layers.padding import PadToMultiple
 from keras_sceneparse.layers.recursive_network import RecursiveNetwork
+from keras_sceneparse.layers.refinement_blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
 from keras_sceneparse.layers.region_pooling import RegionPooling, RegionUnpooling, scatter_to_pixels
 from keras_sceneparse.layers.resizing import ResizeToReference
 
@@ -30,12 +33,16 @@ __all__ = [
     "AtrousSpatialPyramidPooling",
     "AtrousSpatialPyramidPoolingV2",
     "BilinearUpsamplingInitializer",
+    "BoundaryRefinement",
+    "ChainedResidualPooling",
     "ConvBNReLU",
     "CropToReference",
     "DenseBlock",
     "ENetBottleneck",
     "ENetInitialBlock",
     "EntityPooling",
+    "FeaturePyramid",
+    "GlobalConvolution",
     "GraphLSTM",
     "GridLSTM2D",
     "ImageNormalization",
@@ -43,10 +50,13 @@ __all__ = [
     "LocalGlobalLSTM",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
+    "MultiResolutionFusion",
     "PadToMultiple",
     "RecursiveNetwork",
+    "RefineNetBlock",
     "RegionPooling",
     "RegionUnpooling",
+    "ResidualConvUnit",
     "ResizeToReference",
     "TransitionDown",
     "TransitionUp",

@@ -13,14 +13,18 @@ from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
 from keras_sceneparse.models.enet import ENet
 from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
+from keras_sceneparse.models.gcn import GCN
 from keras_sceneparse.models.linknet import LinkNet
+from keras_sceneparse.models.refinenet import RefineNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
 from keras_sceneparse.models.segmentation_model import SegmentationModel
 from keras_sceneparse.models.segnet import SegNet
+from keras_sceneparse.models.semantic_fpn import SemanticFPN
 from keras_sceneparse.models.unet import UNet
 
 __all__ = [
     "FCN",
+    "GCN",
     "DeepLabLargeFOV",
     "DeepLabV2",
     "DeepLabV3",
@@ -28,8 +32,10 @@ __all__ = [
     "ENet",
     "FCDenseNet",
     "LinkNet",
+    "RefineNet",
     "SegNet",
     "SegmentationModel",
+    "SemanticFPN",
     "UNet",
     "describe",
     "get",
