@@ -8,6 +8,7 @@ Import them into any Keras 3 model, under any backend::
 from keras_sceneparse.layers.atrous_spatial_pyramid_pooling import AtrousSpatialPyramidPooling
 from keras_sceneparse.layers.atrous_spatial_pyramid_pooling_v2 import AtrousSpatialPyramidPoolingV2
 from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitializer, bilinear_kernel
+from keras_sceneparse.layers.context_module import ContextIdentityInitializer, ContextModule
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.cropping import CropToReference
 from keras_sceneparse.layers.dense_blocks import DenseBlock, TransitionDown, TransitionUp
@@ -18,6 +19,7 @@ from keras_sceneparse.layers.global_convolution import BoundaryRefinement, Globa
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
 from keras_sceneparse.layers.grid_lstm import GridLSTM2D
 from keras_sceneparse.layers.image_normalization import NORMALIZATIONS, ImageNormalization
+from keras_sceneparse.layers.l2_normalization import L2Normalization
 from keras_sceneparse.layers.linknet_blocks import LinkNetDecoderBlock
 from keras_sceneparse.layers.local_global_lstm import LocalGlobalLSTM
 from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
@@ -35,6 +37,8 @@ __all__ = [
     "BilinearUpsamplingInitializer",
     "BoundaryRefinement",
     "ChainedResidualPooling",
+    "ContextIdentityInitializer",
+    "ContextModule",
     "ConvBNReLU",
     "CropToReference",
     "DenseBlock",
@@ -46,6 +50,7 @@ __all__ = [
     "GraphLSTM",
     "GridLSTM2D",
     "ImageNormalization",
+    "L2Normalization",
     "LinkNetDecoderBlock",
     "LocalGlobalLSTM",
     "MaxPoolingWithArgmax2D",

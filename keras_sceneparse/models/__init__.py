@@ -6,15 +6,18 @@
     >>> model = ksp.models.get("unet", num_classes=12)
 """
 
+from keras_sceneparse.models.deconvnet import DeconvNet
 from keras_sceneparse.models.deeplab_large_fov import DeepLabLargeFOV
 from keras_sceneparse.models.deeplab_v2 import DeepLabV2
 from keras_sceneparse.models.deeplab_v3 import DeepLabV3
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
+from keras_sceneparse.models.dilated_net import DilatedNet
 from keras_sceneparse.models.enet import ENet
 from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
 from keras_sceneparse.models.gcn import GCN
 from keras_sceneparse.models.linknet import LinkNet
+from keras_sceneparse.models.parsenet import ParseNet
 from keras_sceneparse.models.refinenet import RefineNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
 from keras_sceneparse.models.segmentation_model import SegmentationModel
@@ -25,13 +28,16 @@ from keras_sceneparse.models.unet import UNet
 __all__ = [
     "FCN",
     "GCN",
+    "DeconvNet",
     "DeepLabLargeFOV",
     "DeepLabV2",
     "DeepLabV3",
     "DeepLabV3Plus",
+    "DilatedNet",
     "ENet",
     "FCDenseNet",
     "LinkNet",
+    "ParseNet",
     "RefineNet",
     "SegNet",
     "SegmentationModel",
