@@ -128,6 +128,7 @@ def run_model_test(
     batch_size=2,
     ignore_class=None,
     check_saving=True,
+    expect_changed=(),
 ):
     """Checks a registered segmentation model end to end.
 
@@ -135,6 +136,11 @@ def run_model_test(
     sizes, calls it symbolically and eagerly on ``input_shape`` images (output logits at
     the input size), round-trips it through ``.keras``, and fits one step with the
     library's loss and metric, checking that the loss is finite and weights change.
+
+    Models with auxiliary outputs (a dict with ``"logits"``) are checked output by output:
+    every output scores the classes (the main one at the input size), ``predict`` returns
+    the main logits only. ``expect_changed`` names layer paths (prefixes) whose weights the fit step must
+    change, e.g. ``("classifier/", "aux_classifier/")`` to see every head learn.
     """
     model = ksp.models.get(name, num_classes=num_classes, **init_kwargs)
     assert isinstance(model, ksp.models.SegmentationModel)
@@ -144,35 +150,45 @@ def run_model_test(
     labels = rng.integers(0, num_classes, size=(batch_size, height, width)).astype("int32")
 
     symbolic = model(keras.Input(shape=(None, None, channels)))
-    assert tuple(symbolic.shape[1:]) == (None, None, num_classes) or symbolic.shape[-1] == num_classes
+    symbolic = symbolic if isinstance(symbolic, dict) else {"logits": symbolic}
+    assert "logits" in symbolic and all(output.shape[-1] == num_classes for output in symbolic.values())
+    if len(symbolic) > 1:
+        assert model.has_auxiliary_outputs and set(model.auxiliary_loss_weights) <= set(symbolic)
 
-    logits = model(images, training=False)
-    assert tuple(logits.shape) == (batch_size, height, width, num_classes), logits.shape
-    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(logits)))
+    outputs = model(images, training=False)
+    outputs = outputs if isinstance(outputs, dict) else {"logits": outputs}
+    for key, output in outputs.items():
+        # Auxiliary outputs may be coarser (ICNet's cascade); the labels are resized to them.
+        expected = (batch_size, height, width) if key == "logits" else (batch_size, *output.shape[1:3])
+        assert tuple(output.shape) == (*expected, num_classes), (key, output.shape)
+        assert keras.backend.standardize_dtype(output.dtype) == "float32"
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(output)))
+    logits = keras.ops.convert_to_numpy(outputs["logits"])
 
     # Inside a compiled graph with sizes unknown until run time (tf.data from padded batches).
-    dynamic = unknown_size_dataset(images)
-    dynamic_logits = model.predict(dynamic, verbose=0)
-    np.testing.assert_allclose(dynamic_logits, keras.ops.convert_to_numpy(logits), atol=1e-4)
+    dynamic_logits = model.predict(unknown_size_dataset(images), verbose=0)
+    np.testing.assert_allclose(dynamic_logits, logits, atol=1e-4)
 
     # Saved configs never ask for a download: the weights travel in the .keras file.
     assert model.get_config().get("weights") is None
     if check_saving:
-        assert_saved_model_roundtrip(model, images, atol=1e-5)
+        restored = assert_saved_model_roundtrip(model, images, atol=1e-5)
+        assert restored.auxiliary_loss_weights == model.auxiliary_loss_weights
 
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_class),
         metrics=[ksp.metrics.MeanIoU(num_classes, ignore_class=ignore_class)],
     )
-    before = [w.numpy().copy() for w in model.trainable_weights]
+    before = {w.path: w.numpy().copy() for w in model.trainable_weights}
     # Fit on batches whose sizes the graph cannot know in advance, the harder case.
     history = model.fit(unknown_size_dataset(images, labels), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert 0.0 <= history.history["mean_iou"][0] <= 1.0
-    changed = sum(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
-    assert changed > 0, "one fit step changed no trainable weight"
+    changed = {w.path for w in model.trainable_weights if not np.allclose(before[w.path], w.numpy())}
+    assert changed, "one fit step changed no trainable weight"
+    for prefix in expect_changed:
+        assert any(path.startswith(prefix) for path in changed), (prefix, sorted(changed)[:5])
     return model
 
 

@@ -217,10 +217,9 @@ def build_model(name, num_classes, model_args):
 
 def model_num_classes(model):
     """Number of classes a segmentation model scores (its last output axis)."""
-    output_shape = model.output_shape
-    if isinstance(output_shape, dict):
-        output_shape = output_shape["logits"]
-    return output_shape[-1]
+    # Models with auxiliary outputs return a dict; Keras lists its shapes, so read the tensor.
+    output = model.output["logits"] if isinstance(model.output, dict) else model.output
+    return output.shape[-1]
 
 
 def load_model(path):
