@@ -8,13 +8,18 @@ Import them into any Keras 3 model, under any backend::
 from keras_sceneparse.layers.atrous_spatial_pyramid_pooling import AtrousSpatialPyramidPooling
 from keras_sceneparse.layers.atrous_spatial_pyramid_pooling_v2 import AtrousSpatialPyramidPoolingV2
 from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitializer, bilinear_kernel
+from keras_sceneparse.layers.bisenet_blocks import AttentionRefinementModule, BilateralGuidedAggregation, ContextEmbedding, FeatureFusionModule, GatherExpansion, StemBlock
+from keras_sceneparse.layers.cascade_feature_fusion import CascadeFeatureFusion
 from keras_sceneparse.layers.context_module import ContextIdentityInitializer, ContextModule
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
+from keras_sceneparse.layers.criss_cross_attention import CrissCrossAttention
 from keras_sceneparse.layers.cropping import CropToReference
 from keras_sceneparse.layers.dense_blocks import DenseBlock, TransitionDown, TransitionUp
+from keras_sceneparse.layers.dual_attention import ChannelAttention, PositionAttention
 from keras_sceneparse.layers.enet_blocks import ENetBottleneck, ENetInitialBlock
 from keras_sceneparse.layers.entity_pooling import EntityPooling
 from keras_sceneparse.layers.fpn_blocks import FeaturePyramid
+from keras_sceneparse.layers.global_context import GlobalContextBlock
 from keras_sceneparse.layers.global_convolution import BoundaryRefinement, GlobalConvolution
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
 from keras_sceneparse.layers.grid_lstm import GridLSTM2D
@@ -24,7 +29,9 @@ from keras_sceneparse.layers.linknet_blocks import LinkNetDecoderBlock
 from keras_sceneparse.layers.local_global_lstm import LocalGlobalLSTM
 from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
+from keras_sceneparse.layers.non_local import NonLocalBlock
 from keras_sceneparse.layers.padding import PadToMultiple
+from keras_sceneparse.layers.pyramid_pooling import AdaptiveAveragePooling2D, PyramidPoolingModule
 from keras_sceneparse.layers.recursive_network import RecursiveNetwork
 from keras_sceneparse.layers.refinement_blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
 from keras_sceneparse.layers.region_pooling import RegionPooling, RegionUnpooling, scatter_to_pixels
@@ -32,20 +39,30 @@ from keras_sceneparse.layers.resizing import ResizeToReference
 
 __all__ = [
     "NORMALIZATIONS",
+    "AdaptiveAveragePooling2D",
     "AtrousSpatialPyramidPooling",
     "AtrousSpatialPyramidPoolingV2",
+    "AttentionRefinementModule",
+    "BilateralGuidedAggregation",
     "BilinearUpsamplingInitializer",
     "BoundaryRefinement",
+    "CascadeFeatureFusion",
     "ChainedResidualPooling",
+    "ChannelAttention",
+    "ContextEmbedding",
     "ContextIdentityInitializer",
     "ContextModule",
     "ConvBNReLU",
+    "CrissCrossAttention",
     "CropToReference",
     "DenseBlock",
     "ENetBottleneck",
     "ENetInitialBlock",
     "EntityPooling",
+    "FeatureFusionModule",
     "FeaturePyramid",
+    "GatherExpansion",
+    "GlobalContextBlock",
     "GlobalConvolution",
     "GraphLSTM",
     "GridLSTM2D",
@@ -56,13 +73,17 @@ __all__ = [
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
     "MultiResolutionFusion",
+    "NonLocalBlock",
     "PadToMultiple",
+    "PositionAttention",
+    "PyramidPoolingModule",
     "RecursiveNetwork",
     "RefineNetBlock",
     "RegionPooling",
     "RegionUnpooling",
     "ResidualConvUnit",
     "ResizeToReference",
+    "StemBlock",
     "TransitionDown",
     "TransitionUp",
     "bilinear_kernel",

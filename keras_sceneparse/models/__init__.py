@@ -6,6 +6,10 @@
     >>> model = ksp.models.get("unet", num_classes=12)
 """
 
+from keras_sceneparse.models.bisenet import BiSeNet
+from keras_sceneparse.models.bisenet_v2 import BiSeNetV2
+from keras_sceneparse.models.ccnet import CCNet
+from keras_sceneparse.models.danet import DANet
 from keras_sceneparse.models.deconvnet import DeconvNet
 from keras_sceneparse.models.deeplab_large_fov import DeepLabLargeFOV
 from keras_sceneparse.models.deeplab_v2 import DeepLabV2
@@ -16,8 +20,12 @@ from keras_sceneparse.models.enet import ENet
 from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
 from keras_sceneparse.models.gcn import GCN
+from keras_sceneparse.models.gcnet import GCNet
+from keras_sceneparse.models.icnet import ICNet
 from keras_sceneparse.models.linknet import LinkNet
+from keras_sceneparse.models.nonlocal_net import NonLocalNet
 from keras_sceneparse.models.parsenet import ParseNet
+from keras_sceneparse.models.pspnet import PSPNet
 from keras_sceneparse.models.refinenet import RefineNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
 from keras_sceneparse.models.segmentation_model import SegmentationModel
@@ -28,6 +36,10 @@ from keras_sceneparse.models.unet import UNet
 __all__ = [
     "FCN",
     "GCN",
+    "BiSeNet",
+    "BiSeNetV2",
+    "CCNet",
+    "DANet",
     "DeconvNet",
     "DeepLabLargeFOV",
     "DeepLabV2",
@@ -36,7 +48,11 @@ __all__ = [
     "DilatedNet",
     "ENet",
     "FCDenseNet",
+    "GCNet",
+    "ICNet",
     "LinkNet",
+    "NonLocalNet",
+    "PSPNet",
     "ParseNet",
     "RefineNet",
     "SegNet",
