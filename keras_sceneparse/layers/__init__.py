@@ -36,6 +36,7 @@ from keras_sceneparse.layers.recursive_network import RecursiveNetwork
 from keras_sceneparse.layers.refinement_blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
 from keras_sceneparse.layers.region_pooling import RegionPooling, RegionUnpooling, scatter_to_pixels
 from keras_sceneparse.layers.resizing import ResizeToReference
+from keras_sceneparse.layers.transformer_blocks import FeatureFusionBlock, MaskTransformer, MixFFN, MultiHeadSelfAttention, PatchEmbedding, PatchPositionEmbedding, ReassembleBlock, TransformerEncoderBlock, TransformerMLP
 
 __all__ = [
     "NORMALIZATIONS",
@@ -59,6 +60,7 @@ __all__ = [
     "ENetBottleneck",
     "ENetInitialBlock",
     "EntityPooling",
+    "FeatureFusionBlock",
     "FeatureFusionModule",
     "FeaturePyramid",
     "GatherExpansion",
@@ -70,13 +72,19 @@ __all__ = [
     "L2Normalization",
     "LinkNetDecoderBlock",
     "LocalGlobalLSTM",
+    "MaskTransformer",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
+    "MixFFN",
+    "MultiHeadSelfAttention",
     "MultiResolutionFusion",
     "NonLocalBlock",
     "PadToMultiple",
+    "PatchEmbedding",
+    "PatchPositionEmbedding",
     "PositionAttention",
     "PyramidPoolingModule",
+    "ReassembleBlock",
     "RecursiveNetwork",
     "RefineNetBlock",
     "RegionPooling",
@@ -84,6 +92,8 @@ __all__ = [
     "ResidualConvUnit",
     "ResizeToReference",
     "StemBlock",
+    "TransformerEncoderBlock",
+    "TransformerMLP",
     "TransitionDown",
     "TransitionUp",
     "bilinear_kernel",

@@ -16,6 +16,7 @@ from keras_sceneparse.models.deeplab_v2 import DeepLabV2
 from keras_sceneparse.models.deeplab_v3 import DeepLabV3
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
 from keras_sceneparse.models.dilated_net import DilatedNet
+from keras_sceneparse.models.dpt import DPT
 from keras_sceneparse.models.enet import ENet
 from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
@@ -28,12 +29,15 @@ from keras_sceneparse.models.parsenet import ParseNet
 from keras_sceneparse.models.pspnet import PSPNet
 from keras_sceneparse.models.refinenet import RefineNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
+from keras_sceneparse.models.segformer import SegFormer
 from keras_sceneparse.models.segmentation_model import SegmentationModel
+from keras_sceneparse.models.segmenter import Segmenter
 from keras_sceneparse.models.segnet import SegNet
 from keras_sceneparse.models.semantic_fpn import SemanticFPN
 from keras_sceneparse.models.unet import UNet
 
 __all__ = [
+    "DPT",
     "FCN",
     "GCN",
     "BiSeNet",
@@ -55,8 +59,10 @@ __all__ = [
     "PSPNet",
     "ParseNet",
     "RefineNet",
+    "SegFormer",
     "SegNet",
     "SegmentationModel",
+    "Segmenter",
     "SemanticFPN",
     "UNet",
     "describe",
