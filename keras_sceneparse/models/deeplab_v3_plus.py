@@ -23,7 +23,8 @@ class DeepLabV3Plus(SegmentationModel):
 
     Architecture (Sec. 3.1, Fig. 2): a dilated backbone at output stride 16 (8 optional)
     feeds :class:`~keras_sceneparse.layers.AtrousSpatialPyramidPooling` (rates 6, 12, 18
-    doubled at stride 8; 256 channels). The decoder upsamples the encoder features 4x
+    doubled at stride 8; 256 channels). Output stride 32 (the undilated backbone, as
+    keras-hub's preset builds it) is allowed too, with the rates halved. The decoder upsamples the encoder features 4x
     (bilinear), concatenates the stride-4 backbone features reduced to 48 channels by a 1x1
     convolution (Table 1), refines with two 3x3 convolutions of 256 channels (Table 2), and
     a 1x1 convolution scores the classes, upsampled 4x to the input.
@@ -45,8 +46,8 @@ class DeepLabV3Plus(SegmentationModel):
         input_shape: ``(height, width, channels)``; sizes may be ``None``.
         backbone: one of :func:`~keras_sceneparse.backbones.list_backbones`.
         weights: ``None`` or ``"imagenet"`` for the backbone.
-        output_stride: 16 (default) or 8.
-        atrous_rates: ASPP rates at output stride 16 (doubled at 8).
+        output_stride: 16 (default), 8 or 32.
+        atrous_rates: ASPP rates at output stride 16 (doubled at 8, halved at 32).
         aspp_filters: ASPP channels (256).
         low_level_filters: channels of the projected stride-4 features (48).
         decoder_filters: channels of the decoder convolutions (256).
@@ -76,11 +77,10 @@ class DeepLabV3Plus(SegmentationModel):
     ):
         num_classes, input_shape = self.validate_arguments(num_classes, input_shape)
         check_choice("backbone", backbone, list_backbones())
-        output_stride = check_choice("output_stride", output_stride, {8, 16})
+        output_stride = check_choice("output_stride", output_stride, {8, 16, 32})
         atrous_rates = tuple(check_int("atrous_rates[i]", rate, minimum=1) for rate in atrous_rates)
         if separable is None:
             separable = backbone in SEPARABLE_BY_DEFAULT
-        rate_scale = 16 // output_stride
 
         # === Layers ===
         encoder = Backbone(
@@ -94,7 +94,7 @@ class DeepLabV3Plus(SegmentationModel):
         )
         aspp = AtrousSpatialPyramidPooling(
             aspp_filters,
-            atrous_rates=tuple(rate * rate_scale for rate in atrous_rates),
+            atrous_rates=tuple(max(1, rate * 16 // output_stride) for rate in atrous_rates),
             separable=separable,
             name="aspp",
         )
