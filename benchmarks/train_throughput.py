@@ -11,8 +11,8 @@ the median images/s of each. Add ``--data-dir`` to also time the CamVid input pi
 
 ``--peers`` adds, in the same run and on the same data, the models a user would otherwise
 pick (``pip install ".[benchmarks]"``; weights=None everywhere): from keras-hub, built from
-the architecture arguments of its presets, DeepLabV3+ on a ResNet-50 (ASPP on stride 16, as
-ours) and SegFormer-B0 (Xie et al., NeurIPS 2021); from segmentation_models 1.0.1 (imported
+the architecture arguments of its presets, DeepLabV3+ on a ResNet-50 (ASPP on the stride-16
+features, as ours, though keras-hub then leaves out the last ResNet stage) and SegFormer-B0 (Xie et al., NeurIPS 2021); from segmentation_models 1.0.1 (imported
 with ``SM_FRAMEWORK=tf.keras``, under which it runs on Keras 3), its U-Net on a ResNet-34,
 its most used model (a different U-Net from ours, which is the original of Ronneberger et al.).
 """
@@ -22,14 +22,14 @@ import json
 import os
 import platform
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_sceneparse as ksp  # noqa: E402
+import peers  # noqa: E402  (benchmarks/ is the script's folder)
+from timing import StepTimer, time_calls  # noqa: E402
 
 CONFIGS = {
     "unet": {"padding": "same"},
@@ -41,54 +41,13 @@ CONFIGS = {
 }
 
 
-def keras_hub_deeplabv3plus_resnet50(num_classes):
-    import keras_hub
-
-    encoder = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[3, 4, 6, 3], stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
-    )
-    backbone = keras_hub.models.DeepLabV3Backbone(
-        image_encoder=encoder, spatial_pyramid_pooling_key="P4", upsampling_size=4,
-        dilation_rates=[6, 12, 18], low_level_feature_key="P2",
-    )
-    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=num_classes)
-
-
-def keras_hub_segformer_b0(num_classes, crop):
-    import keras_hub
-
-    encoder = keras_hub.models.MiTBackbone(  # MiT-B0; its patch embedding needs a fixed size
-        layerwise_depths=[2, 2, 2, 2], num_layers=4, layerwise_num_heads=[1, 2, 5, 8],
-        layerwise_sr_ratios=[8, 4, 2, 1], max_drop_path_rate=0.1, layerwise_patch_sizes=[7, 3, 3, 3],
-        layerwise_strides=[4, 2, 2, 2], hidden_dims=[32, 64, 160, 256], image_shape=(*crop, 3),
-    )
-    backbone = keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=256)
-    return keras_hub.models.SegFormerImageSegmenter(backbone=backbone, num_classes=num_classes)
-
-
-def segmentation_models_unet_resnet34(num_classes):
-    os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
-    import segmentation_models
-
-    return segmentation_models.Unet("resnet34", encoder_weights=None, classes=num_classes,
-                                    activation=None, input_shape=(None, None, 3))
-
-
 PEERS = {
-    "keras_hub-deeplabv3plus-resnet50": lambda num_classes, crop: keras_hub_deeplabv3plus_resnet50(num_classes),
-    "keras_hub-segformer-b0": keras_hub_segformer_b0,
-    "segmentation_models-unet-resnet34": lambda num_classes, crop: segmentation_models_unet_resnet34(num_classes),
+    "keras_hub-deeplabv3plus-resnet50": lambda num_classes, crop: peers.keras_hub_deeplabv3plus_resnet50(
+        num_classes, spatial_pyramid_pooling_key="P4"
+    ),
+    "keras_hub-segformer-b0": peers.keras_hub_segformer_b0,
+    "segmentation_models-unet-resnet34": lambda num_classes, crop: peers.sm_unet(num_classes, "resnet34"),
 }
-
-
-def time_calls(function, steps):
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def benchmark_model(name, crop, batch_size, steps, warmup, num_classes):
@@ -100,25 +59,17 @@ def benchmark_model(name, crop, batch_size, steps, warmup, num_classes):
         model = ksp.models.get(name.split("-")[0], num_classes=num_classes, **CONFIGS[name])
         loss = ksp.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=num_classes)
         metric = ksp.metrics.MeanIoU(num_classes, ignore_class=num_classes)
-    model.compile(keras.optimizers.Adam(1e-3), loss=loss, metrics=[metric])
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (batch_size, *crop, 3)).astype("float32")
-    labels = rng.integers(0, num_classes + 1, (batch_size, *crop)).astype("int32")
-    start = time.perf_counter()
-    for _ in range(warmup):
-        model.train_on_batch(images, labels)
-    first = time.perf_counter() - start
-    train_step = time_calls(lambda: model.train_on_batch(images, labels), steps)
-    for _ in range(warmup):
-        model.predict_on_batch(images)
-    predict_step = time_calls(lambda: model.predict_on_batch(images), steps)
+    timer = StepTimer(model, loss, [metric], crop, batch_size, num_classes)
+    timer.warm_up(warmup)
+    timer.time(steps)
+    train, predict = timer.images_per_second()
     return {
         "model": name,
         "parameters": model.count_params(),
-        "warmup_seconds": round(first, 1),
-        "train_step_seconds": round(train_step, 4),
-        "train_images_per_second": round(batch_size / train_step, 2),
-        "predict_images_per_second": round(batch_size / predict_step, 2),
+        "warmup_seconds": round(timer.warmup_seconds, 1),
+        "train_step_seconds": round(batch_size / train, 4),
+        "train_images_per_second": round(train, 2),
+        "predict_images_per_second": round(predict, 2),
     }
 
 
@@ -127,7 +78,7 @@ def benchmark_pipeline(data_dir, crop, batch_size, steps):
     dataset = camvid.dataset("train", batch_size=batch_size, crop_size=crop, augment=True, repeat=True, seed=0)
     iterator = iter(dataset)
     next(iterator)
-    seconds = time_calls(lambda: next(iterator), steps)
+    seconds = statistics.median(time_calls(lambda: next(iterator), steps))
     return round(batch_size / seconds, 1)
 
 
