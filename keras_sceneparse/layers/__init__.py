@@ -19,6 +19,7 @@ from keras_sceneparse.layers.dual_attention import ChannelAttention, PositionAtt
 from keras_sceneparse.layers.enet_blocks import ENetBottleneck, ENetInitialBlock
 from keras_sceneparse.layers.entity_pooling import EntityPooling
 from keras_sceneparse.layers.fpn_blocks import FeaturePyramid
+from keras_sceneparse.layers.gated_refinement import GateUnit, GatedRefinementUnit
 from keras_sceneparse.layers.global_context import GlobalContextBlock
 from keras_sceneparse.layers.global_convolution import BoundaryRefinement, GlobalConvolution
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
@@ -31,6 +32,7 @@ from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax
 from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
 from keras_sceneparse.layers.non_local import NonLocalBlock
 from keras_sceneparse.layers.padding import PadToMultiple
+from keras_sceneparse.layers.point_sampling import PointHead, grid_points, importance_sampled_points, most_uncertain_grid_points, point_sample, sample_labels, uncertainty
 from keras_sceneparse.layers.pyramid_pooling import AdaptiveAveragePooling2D, PyramidPoolingModule
 from keras_sceneparse.layers.recursive_network import RecursiveNetwork
 from keras_sceneparse.layers.refinement_blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
@@ -63,6 +65,8 @@ __all__ = [
     "FeatureFusionBlock",
     "FeatureFusionModule",
     "FeaturePyramid",
+    "GateUnit",
+    "GatedRefinementUnit",
     "GatherExpansion",
     "GlobalContextBlock",
     "GlobalConvolution",
@@ -82,6 +86,7 @@ __all__ = [
     "PadToMultiple",
     "PatchEmbedding",
     "PatchPositionEmbedding",
+    "PointHead",
     "PositionAttention",
     "PyramidPoolingModule",
     "ReassembleBlock",
@@ -98,5 +103,11 @@ __all__ = [
     "TransitionUp",
     "bilinear_kernel",
     "confidence_order",
+    "grid_points",
+    "importance_sampled_points",
+    "most_uncertain_grid_points",
+    "point_sample",
+    "sample_labels",
     "scatter_to_pixels",
+    "uncertainty",
 ]

@@ -22,10 +22,13 @@ from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
 from keras_sceneparse.models.gcn import GCN
 from keras_sceneparse.models.gcnet import GCNet
+from keras_sceneparse.models.gfrnet import GFRNet
 from keras_sceneparse.models.icnet import ICNet
 from keras_sceneparse.models.linknet import LinkNet
+from keras_sceneparse.models.lrn import LRN
 from keras_sceneparse.models.nonlocal_net import NonLocalNet
 from keras_sceneparse.models.parsenet import ParseNet
+from keras_sceneparse.models.pointrend import PointRend, PointRendRefinement
 from keras_sceneparse.models.pspnet import PSPNet
 from keras_sceneparse.models.refinenet import RefineNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
@@ -34,12 +37,15 @@ from keras_sceneparse.models.segmentation_model import SegmentationModel
 from keras_sceneparse.models.segmenter import Segmenter
 from keras_sceneparse.models.segnet import SegNet
 from keras_sceneparse.models.semantic_fpn import SemanticFPN
+from keras_sceneparse.models.test_time_augmentation import DEEPLAB_SCALES, MultiScaleFlipInference
 from keras_sceneparse.models.unet import UNet
 
 __all__ = [
+    "DEEPLAB_SCALES",
     "DPT",
     "FCN",
     "GCN",
+    "LRN",
     "BiSeNet",
     "BiSeNetV2",
     "CCNet",
@@ -53,11 +59,15 @@ __all__ = [
     "ENet",
     "FCDenseNet",
     "GCNet",
+    "GFRNet",
     "ICNet",
     "LinkNet",
+    "MultiScaleFlipInference",
     "NonLocalNet",
     "PSPNet",
     "ParseNet",
+    "PointRend",
+    "PointRendRefinement",
     "RefineNet",
     "SegFormer",
     "SegNet",
