@@ -158,8 +158,9 @@ def run_model_test(
     outputs = model(images, training=False)
     outputs = outputs if isinstance(outputs, dict) else {"logits": outputs}
     for key, output in outputs.items():
-        # Auxiliary outputs may be coarser (ICNet's cascade); the labels are resized to them.
-        expected = (batch_size, height, width) if key == "logits" else (batch_size, *output.shape[1:3])
+        # Auxiliary outputs may be coarser (ICNet's cascade; the labels are resized to them) or
+        # per image (EncNet's class presence, with its own loss).
+        expected = (batch_size, height, width) if key == "logits" else (batch_size, *output.shape[1:-1])
         assert tuple(output.shape) == (*expected, num_classes), (key, output.shape)
         assert keras.backend.standardize_dtype(output.dtype) == "float32"
         assert np.all(np.isfinite(keras.ops.convert_to_numpy(output)))
@@ -174,6 +175,7 @@ def run_model_test(
     if check_saving:
         restored = assert_saved_model_roundtrip(model, images, atol=1e-5)
         assert restored.auxiliary_loss_weights == model.auxiliary_loss_weights
+        assert sorted(restored.auxiliary_losses) == sorted(model.auxiliary_losses)
 
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -187,6 +189,8 @@ def run_model_test(
     assert 0.0 <= history.history["mean_iou"][0] <= 1.0
     changed = {w.path for w in model.trainable_weights if not np.allclose(before[w.path], w.numpy())}
     assert changed, "one fit step changed no trainable weight"
+    if expect_changed == "heads":  # every head learns: each output's loss reaches its classifier
+        expect_changed = [f"{key}_classifier/" if key != "logits" else "classifier/" for key in outputs]
     for prefix in expect_changed:
         assert any(path.startswith(prefix) for path in changed), (prefix, sorted(changed)[:5])
     return model

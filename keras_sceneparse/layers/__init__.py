@@ -10,10 +10,12 @@ from keras_sceneparse.layers.atrous_spatial_pyramid_pooling_v2 import AtrousSpat
 from keras_sceneparse.layers.bilinear_upsampling import BilinearUpsamplingInitializer, bilinear_kernel
 from keras_sceneparse.layers.bisenet_blocks import AttentionRefinementModule, BilateralGuidedAggregation, ContextEmbedding, FeatureFusionModule, GatherExpansion, StemBlock
 from keras_sceneparse.layers.cascade_feature_fusion import CascadeFeatureFusion
+from keras_sceneparse.layers.context_encoding import ContextEncoding, Encoding
 from keras_sceneparse.layers.context_module import ContextIdentityInitializer, ContextModule
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.criss_cross_attention import CrissCrossAttention
 from keras_sceneparse.layers.cropping import CropToReference
+from keras_sceneparse.layers.data_dependent_upsampling import DataDependentUpsampling, fit_dupsampling_basis
 from keras_sceneparse.layers.dense_blocks import DenseBlock, TransitionDown, TransitionUp
 from keras_sceneparse.layers.dual_attention import ChannelAttention, PositionAttention
 from keras_sceneparse.layers.enet_blocks import ENetBottleneck, ENetInitialBlock
@@ -25,12 +27,14 @@ from keras_sceneparse.layers.global_convolution import BoundaryRefinement, Globa
 from keras_sceneparse.layers.graph_lstm import GraphLSTM, confidence_order
 from keras_sceneparse.layers.grid_lstm import GridLSTM2D
 from keras_sceneparse.layers.image_normalization import NORMALIZATIONS, ImageNormalization
+from keras_sceneparse.layers.joint_pyramid_upsampling import JointPyramidUpsampling
 from keras_sceneparse.layers.l2_normalization import L2Normalization
 from keras_sceneparse.layers.linknet_blocks import LinkNetDecoderBlock
 from keras_sceneparse.layers.local_global_lstm import LocalGlobalLSTM
 from keras_sceneparse.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_sceneparse.layers.max_unpooling import MaxUnpooling2D
 from keras_sceneparse.layers.non_local import NonLocalBlock
+from keras_sceneparse.layers.object_context import ObjectContextualRepresentation, SpatialGather
 from keras_sceneparse.layers.padding import PadToMultiple
 from keras_sceneparse.layers.point_sampling import PointHead, grid_points, importance_sampled_points, most_uncertain_grid_points, point_sample, sample_labels, uncertainty
 from keras_sceneparse.layers.pyramid_pooling import AdaptiveAveragePooling2D, PyramidPoolingModule
@@ -53,14 +57,17 @@ __all__ = [
     "ChainedResidualPooling",
     "ChannelAttention",
     "ContextEmbedding",
+    "ContextEncoding",
     "ContextIdentityInitializer",
     "ContextModule",
     "ConvBNReLU",
     "CrissCrossAttention",
     "CropToReference",
+    "DataDependentUpsampling",
     "DenseBlock",
     "ENetBottleneck",
     "ENetInitialBlock",
+    "Encoding",
     "EntityPooling",
     "FeatureFusionBlock",
     "FeatureFusionModule",
@@ -73,6 +80,7 @@ __all__ = [
     "GraphLSTM",
     "GridLSTM2D",
     "ImageNormalization",
+    "JointPyramidUpsampling",
     "L2Normalization",
     "LinkNetDecoderBlock",
     "LocalGlobalLSTM",
@@ -83,6 +91,7 @@ __all__ = [
     "MultiHeadSelfAttention",
     "MultiResolutionFusion",
     "NonLocalBlock",
+    "ObjectContextualRepresentation",
     "PadToMultiple",
     "PatchEmbedding",
     "PatchPositionEmbedding",
@@ -96,6 +105,7 @@ __all__ = [
     "RegionUnpooling",
     "ResidualConvUnit",
     "ResizeToReference",
+    "SpatialGather",
     "StemBlock",
     "TransformerEncoderBlock",
     "TransformerMLP",
@@ -103,6 +113,7 @@ __all__ = [
     "TransitionUp",
     "bilinear_kernel",
     "confidence_order",
+    "fit_dupsampling_basis",
     "grid_points",
     "importance_sampled_points",
     "most_uncertain_grid_points",

@@ -17,7 +17,10 @@ from keras_sceneparse.models.deeplab_v3 import DeepLabV3
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
 from keras_sceneparse.models.dilated_net import DilatedNet
 from keras_sceneparse.models.dpt import DPT
+from keras_sceneparse.models.dupsampling import DUpsamplingNet
+from keras_sceneparse.models.encnet import EncNet
 from keras_sceneparse.models.enet import ENet
+from keras_sceneparse.models.fastfcn import FastFCN
 from keras_sceneparse.models.fc_densenet import FCDenseNet
 from keras_sceneparse.models.fcn import FCN
 from keras_sceneparse.models.gcn import GCN
@@ -27,6 +30,7 @@ from keras_sceneparse.models.icnet import ICNet
 from keras_sceneparse.models.linknet import LinkNet
 from keras_sceneparse.models.lrn import LRN
 from keras_sceneparse.models.nonlocal_net import NonLocalNet
+from keras_sceneparse.models.ocrnet import OCRNet
 from keras_sceneparse.models.parsenet import ParseNet
 from keras_sceneparse.models.pointrend import PointRend, PointRendRefinement
 from keras_sceneparse.models.pspnet import PSPNet
@@ -50,6 +54,7 @@ __all__ = [
     "BiSeNetV2",
     "CCNet",
     "DANet",
+    "DUpsamplingNet",
     "DeconvNet",
     "DeepLabLargeFOV",
     "DeepLabV2",
@@ -57,13 +62,16 @@ __all__ = [
     "DeepLabV3Plus",
     "DilatedNet",
     "ENet",
+    "EncNet",
     "FCDenseNet",
+    "FastFCN",
     "GCNet",
     "GFRNet",
     "ICNet",
     "LinkNet",
     "MultiScaleFlipInference",
     "NonLocalNet",
+    "OCRNet",
     "PSPNet",
     "ParseNet",
     "PointRend",

@@ -25,6 +25,15 @@ class SegmentationModel(keras.Model):
     - metrics are computed on the main output only;
     - ``predict`` returns the main output only: auxiliary heads exist for training.
 
+    An auxiliary output that the compiled per-pixel loss cannot score (EncNet's
+    ``(batch, num_classes)`` class-presence logits) declares its own loss in
+    ``auxiliary_losses``, e.g. ``{"se": ClassPresenceLoss(num_classes)}``: that loss takes
+    the labels as they are (not resized) and that output's prediction, and is weighted by
+    ``auxiliary_loss_weights`` like the others. The total is then
+    ``loss(y, main) + sum_k w_k * loss_k(y, output_k)`` with ``loss_k`` the declared loss or
+    the compiled one. Declared losses belong to the architecture (the model builds them
+    from its own arguments), so they are not part of the compiled state or of the config.
+
     Args shared by every model: ``num_classes`` (at least 2), ``input_shape``
     (``(height, width, channels)``, sizes may be ``None``), ``include_preprocessing``
     (put :class:`~keras_sceneparse.layers.ImageNormalization` first, so the model takes
@@ -37,7 +46,7 @@ class SegmentationModel(keras.Model):
 
     def __init__(
         self, *args, num_classes=None, image_shape=None, include_preprocessing=None, auxiliary_loss_weights=None,
-        **kwargs,
+        auxiliary_losses=None, **kwargs,
     ):
         super().__init__(*args, **kwargs)
         # The arguments every architecture takes, kept for `base_config`.
@@ -57,6 +66,13 @@ class SegmentationModel(keras.Model):
                     f"but the model's outputs are {sorted(outputs) or 'a single tensor'}; a model with "
                     f"auxiliary outputs must return a dict with a {MAIN_OUTPUT!r} entry."
                 )
+        self.auxiliary_losses = {key: keras.losses.get(loss) for key, loss in (auxiliary_losses or {}).items()}
+        undeclared = sorted(set(self.auxiliary_losses) - set(self.auxiliary_loss_weights))
+        if undeclared:
+            raise ValueError(
+                f"`auxiliary_losses` names outputs {undeclared} that have no entry in `auxiliary_loss_weights` "
+                f"({sorted(self.auxiliary_loss_weights)}); give each auxiliary output a weight."
+            )
 
     # --- configuration -------------------------------------------------------------------
 
@@ -135,17 +151,20 @@ class SegmentationModel(keras.Model):
         if not (self.has_auxiliary_outputs and isinstance(y_pred, dict) and not isinstance(y, dict)):
             return super().compute_loss(x, y, y_pred, sample_weight=sample_weight, training=training)
         total = super().compute_loss(x, y, y_pred[MAIN_OUTPUT], sample_weight=sample_weight, training=training)
-        loss_fn = keras.losses.get(self.loss)
+        compiled_loss = keras.losses.get(self.loss)
         for key, weight in self.auxiliary_loss_weights.items():
             if weight:
                 auxiliary = y_pred[key]
-                total = total + weight * loss_fn(
-                    _labels_like(y, auxiliary), auxiliary, sample_weight=sample_weight
-                )
+                if key in self.auxiliary_losses:
+                    value = self.auxiliary_losses[key](y, auxiliary, sample_weight=sample_weight)
+                else:
+                    value = compiled_loss(_labels_like(y, auxiliary), auxiliary, sample_weight=sample_weight)
+                total = total + weight * value
         return total
 
     def per_example_loss(self, x, y, y_pred):
-        """The compiled loss for each example ``(B,)``, auxiliary outputs weighted in.
+        """The compiled loss for each example ``(B,)``, auxiliary outputs weighted in (each
+        with its declared loss from ``auxiliary_losses`` where it has one).
 
         What ``compute_loss`` averages; distributed loops sum it and normalise by the global
         batch themselves (:mod:`keras_sceneparse.distribute`).
@@ -155,7 +174,11 @@ class SegmentationModel(keras.Model):
         total = per_example_loss(self.loss, y, y_pred[MAIN_OUTPUT])
         for key, weight in self.auxiliary_loss_weights.items():
             if weight:
-                total = total + weight * per_example_loss(self.loss, _labels_like(y, y_pred[key]), y_pred[key])
+                if key in self.auxiliary_losses:
+                    value = per_example_loss(self.auxiliary_losses[key], y, y_pred[key])
+                else:
+                    value = per_example_loss(self.loss, _labels_like(y, y_pred[key]), y_pred[key])
+                total = total + weight * value
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
