@@ -5,11 +5,6 @@ every block the identity at first) and compares its output with the paper's equa
 written out in NumPy, position by position.
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,7 +14,7 @@ from keras_sceneparse.layers.criss_cross_attention import CrissCrossAttention
 from keras_sceneparse.layers.dual_attention import ChannelAttention, PositionAttention
 from keras_sceneparse.layers.global_context import GlobalContextBlock
 from keras_sceneparse.layers.non_local import NonLocalBlock
-from tests.harness import run_layer_test
+from tests.harness import OTHER_BACKENDS, run_layer_test, run_under_backend
 
 # Not seed 0: the harness fits to default_rng(0) noise, which these blocks (the identity at first) would already output.
 rng = np.random.default_rng(7)
@@ -294,22 +289,10 @@ def test_errors_name_the_argument(layer_cls):
         layer_cls(**{argument: 0})
 
 
-_BACKEND_SCRIPT = """
-import sys
-import keras
-import numpy as np
-import keras_sceneparse.layers.criss_cross_attention, keras_sceneparse.layers.dual_attention
-import keras_sceneparse.layers.global_context, keras_sceneparse.layers.non_local
-assert keras.backend.backend() == sys.argv[3]
-model = keras.models.load_model(sys.argv[1])
-np.save(sys.argv[2], keras.ops.convert_to_numpy(model(np.load(sys.argv[2] + ".in.npy"))))
-"""
 
 
-@pytest.mark.parametrize(
-    "backend",
-    ["jax", pytest.param("torch", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="no torch"))],
-)
+@pytest.mark.slow  # a fresh process per backend; tests/backends covers the mechanism by default
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_same_outputs_under_other_backend(backend, tmp_path):
     inputs = keras.Input((None, None, 16))
     x = inputs
@@ -320,13 +303,5 @@ def test_same_outputs_under_other_backend(backend, tmp_path):
     model = keras.Model(inputs, x)
     data = 0.2 * FEATURES
     expected = keras.ops.convert_to_numpy(model(data))
-    model.save(tmp_path / "model.keras")
-    np.save(tmp_path / "out.npy.in.npy", data)
-    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
-    process = subprocess.run(
-        [sys.executable, "-c", _BACKEND_SCRIPT, str(tmp_path / "model.keras"), str(tmp_path / "out.npy"), backend],
-        capture_output=True, text=True, env=environment, cwd=str(Path(__file__).resolve().parents[2]), timeout=300,
-        check=False,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-4, atol=1e-4)
+    (actual,) = run_under_backend(backend, model, [data], tmp_path)
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)

@@ -11,7 +11,7 @@ TINY = {"base_filters": 4, "fc_filters": 8}
 # Odd sizes, not multiples of the output stride 8.
 HARNESS_CASES = [
     ("dilated_net", {**TINY, "context": "basic"}, (35, 45, 3), 3, None),
-    ("dilated_net", {**TINY, "context": "large"}, (33, 38, 3), 2, 255),
+    pytest.param("dilated_net", {**TINY, "context": "large"}, (33, 38, 3), 2, 255, marks=pytest.mark.slow),
 ]
 
 

@@ -15,13 +15,14 @@ from tests.harness import run_model_test
 # crop both odd and even skip connections.
 HARNESS_CASES = [
     ("fc_densenet56", {"layers_per_block": 1, "num_pools": 3, "growth_rate": 2, "first_filters": 4}, (37, 45, 3), 3, None),
-    ("fc_densenet67", {"layers_per_block": (2, 1, 2), "growth_rate": 3, "first_filters": 4}, (13, 19, 3), 5, 4),
-    (
+    pytest.param("fc_densenet67", {"layers_per_block": (2, 1, 2), "growth_rate": 3, "first_filters": 4}, (13, 19, 3), 5, 4, marks=pytest.mark.slow),
+    pytest.param(
         "fc_densenet103",
         {"layers_per_block": (1, 2, 1, 2, 1), "growth_rate": 2, "first_filters": 3, "input_shape": (None, None, 1)},
         (21, 34, 1),
         150,
         None,
+        marks=pytest.mark.slow,
     ),
 ]
 

@@ -15,7 +15,7 @@ TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "kernel_
 
 HARNESS_CASES = [
     ("gcn", TINY, (37, 45, 3), 3, None),
-    ("gcn", {**TINY, "upsampling": "bilinear", "kernel_size": 4}, (50, 33, 3), 2, 1),
+    pytest.param("gcn", {**TINY, "upsampling": "bilinear", "kernel_size": 4}, (50, 33, 3), 2, 1, marks=pytest.mark.slow),
 ]
 
 

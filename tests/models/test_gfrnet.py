@@ -12,7 +12,7 @@ TINY_GFRNET = {"backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}
 # Odd sizes, not multiples of the stride 32; the first case has the stage-wise supervision.
 HARNESS_CASES = [
     ("gfrnet", {**TINY_GFRNET, "gate_filters": 8}, (35, 45, 3), 5, 255),
-    ("gfrnet", {**TINY_GFRNET, "auxiliary_loss_weight": 0.0}, (33, 29, 3), 2, None),
+    pytest.param("gfrnet", {**TINY_GFRNET, "auxiliary_loss_weight": 0.0}, (33, 29, 3), 2, None, marks=pytest.mark.slow),
 ]
 
 

@@ -12,8 +12,8 @@ TINY_LINKNET = {"backbone_kwargs": {"base_filters": 8}, "final_filters": 8}
 # Odd sizes, not multiples of the encoder stride 32.
 HARNESS_CASES = [
     ("linknet", TINY_LINKNET, (35, 45, 3), 3, None),
-    ("linknet", {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "final_filters": 8},
-     (33, 50, 3), 5, 255),
+    pytest.param("linknet", {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "final_filters": 8},
+     (33, 50, 3), 5, 255, marks=pytest.mark.slow),
 ]
 
 

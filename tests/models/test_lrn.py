@@ -18,7 +18,7 @@ TINY_LRN = {"backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}
 # Odd sizes, not multiples of the stride 32; the first case has the stage-wise supervision.
 HARNESS_CASES = [
     ("lrn", TINY_LRN, (35, 45, 3), 5, 255),
-    ("lrn", {**TINY_LRN, "auxiliary_loss_weight": 0.0, "refinement_filters": 4}, (33, 29, 3), 2, None),
+    pytest.param("lrn", {**TINY_LRN, "auxiliary_loss_weight": 0.0, "refinement_filters": 4}, (33, 29, 3), 2, None, marks=pytest.mark.slow),
 ]
 
 

@@ -27,7 +27,7 @@ TINY_PSPNET = {
 # Odd sizes, not multiples of the stride; the first case has the auxiliary head (the default).
 HARNESS_CASES = [
     ("pspnet", TINY_PSPNET, (35, 45, 3), 5, 255),
-    ("pspnet", {**TINY_PSPNET, "aux": False, "output_stride": 16, "bins": (1, 3)}, (33, 29, 3), 2, None),
+    pytest.param("pspnet", {**TINY_PSPNET, "aux": False, "output_stride": 16, "bins": (1, 3)}, (33, 29, 3), 2, None, marks=pytest.mark.slow),
 ]
 
 

@@ -14,7 +14,7 @@ TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "filters
 
 HARNESS_CASES = [
     ("refinenet", TINY, (45, 37, 3), 3, None),
-    ("refinenet", {**TINY, "pooling_blocks": 2, "output_units": 1}, (33, 50, 3), 2, 1),
+    pytest.param("refinenet", {**TINY, "pooling_blocks": 2, "output_units": 1}, (33, 50, 3), 2, 1, marks=pytest.mark.slow),
 ]
 
 

@@ -21,7 +21,7 @@ TINY_MIT = {"hidden_dims": (8, 8, 16, 16), "depths": (1, 1, 1, 1), "num_heads": 
 # sizes that are not multiples of the encoder's stride 32, and one smaller than 32.
 HARNESS_CASES = [
     ("segformer_b0", TINY_MIT, (35, 45, 3), 5, 255),
-    ("segformer_b1", {**TINY_MIT, "drop_path_rate": 0.0}, (21, 19, 3), 2, None),
+    pytest.param("segformer_b1", {**TINY_MIT, "drop_path_rate": 0.0}, (21, 19, 3), 2, None, marks=pytest.mark.slow),
 ]
 
 

@@ -16,7 +16,7 @@ TINY_VIT = {"variant": "tiny", "hidden_dim": 16, "depth": 1, "num_heads": 2, "de
 # Odd sizes, not multiples of the patch size (padded and cropped back).
 HARNESS_CASES = [
     ("segmenter", TINY_VIT, (35, 45, 3), 5, 255),
-    ("segmenter", {**TINY_VIT, "patch_size": 8, "decoder_heads": 2}, (21, 30, 3), 2, None),
+    pytest.param("segmenter", {**TINY_VIT, "patch_size": 8, "decoder_heads": 2}, (21, 30, 3), 2, None, marks=pytest.mark.slow),
 ]
 
 
