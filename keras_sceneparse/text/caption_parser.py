@@ -32,12 +32,13 @@ per tree; a repeated mention is dropped and reported.
 """
 
 import dataclasses
+import inspect
 import math
 
 import networkx as nx
 import nltk
 from nltk.grammar import Nonterminal
-from nltk.parse.chart import LeafEdge, LeftCornerChartParser
+from nltk.parse.chart import ChartParser, LeafEdge, LeftCornerChartParser
 
 from keras_sceneparse.structure.tree import object_tree, relation_tree
 from keras_sceneparse.text import lexicon
@@ -214,7 +215,10 @@ class CaptionParser:
             if relation in self._relations
             for form in lexicon.verb_forms(verb)
         }
-        self._chart_parser = LeftCornerChartParser(GRAMMAR)
+        # Recent nltk stops a chart parse after 5 s of wall time; our inputs are bounded by
+        # MAX_GRAMMAR_TERMINALS instead, so the same caption gets the same tree on a busy machine.
+        unbounded = {"max_time": None} if "max_time" in inspect.signature(ChartParser.__init__).parameters else {}
+        self._chart_parser = LeftCornerChartParser(GRAMMAR, **unbounded)
         # Captions repeat their shapes (the 10,043 real ones have 1,439 distinct category
         # sequences), so the best parse of each sequence is kept.
         self._parses = {}
