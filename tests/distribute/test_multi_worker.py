@@ -1,3 +1,4 @@
+import pytest
 """Multi-worker training with two worker processes on 127.0.0.1 (tf.distribute collectives)."""
 
 import io
@@ -99,6 +100,7 @@ def test_the_structured_parser_trains_on_two_workers_like_one_process(tmp_path):
         np.testing.assert_allclose(single_history[key], multi_history[key], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 def test_hlstm_scores_on_two_workers_like_one_process(tmp_path):
     single = run_single(tmp_path, "--model", "hlstm", "--epochs", "1")
     codes, log = run_workers(tmp_path / "multi.npz", "--model", "hlstm", "--epochs", "1")

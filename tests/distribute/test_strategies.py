@@ -178,9 +178,11 @@ def test_each_mirrored_strategy_numbers_its_collectives_apart():
     second = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"]).strategy
     assert first is not second
     keys = [strategy.extended._collective_key_base for strategy in (first, second)]
-    assert keys[1] - keys[0] >= 100_000
+    # Either may be the older one (strategies are cached: another test may have built one).
+    assert abs(keys[1] - keys[0]) >= 100_000
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 def test_hlstm_trains_mirrored_and_scores_like_on_one_device():
     """H-LSTM (MobileNetV2 backbone, LG-LSTM, Graph LSTM) mirrored over two devices.
 

@@ -28,10 +28,10 @@ SINGLE_OUTPUT = {"aux": False}
 
 # One entry per registered model: small widths, odd image sizes (not multiples of the stride).
 HARNESS_CASES = [
-    ("nonlocal_net", {**TINY, **SINGLE_OUTPUT, "sub_sample": True}, (35, 45, 3), 3, None),
-    ("danet", {**TINY, **SINGLE_OUTPUT, "branch_supervision": False}, (33, 41, 3), 4, 255),
-    ("ccnet", {**TINY, **SINGLE_OUTPUT}, (37, 43, 3), 5, None),
-    ("gcnet", {**TINY, **SINGLE_OUTPUT, "output_stride": 16}, (35, 45, 3), 2, None),
+    ("nonlocal_net", {**TINY, **SINGLE_OUTPUT, "sub_sample": True, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (35, 45, 3), 3, None),
+    ("danet", {**TINY, **SINGLE_OUTPUT, "branch_supervision": False, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (33, 41, 3), 4, 255),
+    ("ccnet", {**TINY, **SINGLE_OUTPUT, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (37, 43, 3), 5, None),
+    ("gcnet", {**TINY, **SINGLE_OUTPUT, "output_stride": 16, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (35, 45, 3), 2, None),
 ]
 
 
@@ -68,6 +68,7 @@ def test_auxiliary_outputs_by_default(name, default_heads):
     assert all(tuple(o.shape) == (2, 29, 39, 19) for o in outputs.values())
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 # NL, CCNet and GCNet share their auxiliary head code: GCNet stands for the three.
 @pytest.mark.parametrize("name", ["danet", "gcnet"])
 def test_auxiliary_outputs_train_and_are_dropped_by_predict(name):

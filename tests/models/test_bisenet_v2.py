@@ -34,6 +34,7 @@ IMAGES = rng.uniform(0, 255, (2, 29, 39, 3)).astype("float32")
 LABELS = rng.integers(0, 3, (2, 29, 39)).astype("int32")
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 def test_booster_outputs_train_with_weight_one_and_are_dropped_by_predict():
     # Sec. 4.4, Eq. 1: the main loss plus the four booster losses, alpha = 1.
     model = ksp.models.get("bisenet_v2", num_classes=3, **TINY)

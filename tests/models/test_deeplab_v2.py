@@ -14,7 +14,7 @@ TINY_BACKBONE = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}}
 
 # One entry per registered name: small widths, odd image sizes (not multiples of the stride 8).
 HARNESS_CASES = [
-    ("deeplab_v2", TINY_BACKBONE, (35, 45, 3), 3, None),
+    ("deeplab_v2", {**TINY_BACKBONE, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (35, 45, 3), 3, None),
     pytest.param("deeplab_v2", {"backbone": "vgg16", "fc_filters": 8, "atrous_rates": ASPP_S_RATES}, (33, 38, 3), 4, 255, marks=pytest.mark.slow),
 ]
 

@@ -14,7 +14,7 @@ from tests.harness import run_model_test
 TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "kernel_size": 5}
 
 HARNESS_CASES = [
-    ("gcn", TINY, (37, 45, 3), 3, None),
+    ("gcn", {**TINY, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (37, 45, 3), 3, None),
     pytest.param("gcn", {**TINY, "upsampling": "bilinear", "kernel_size": 4}, (50, 33, 3), 2, 1, marks=pytest.mark.slow),
 ]
 

@@ -104,6 +104,7 @@ def test_inference_network_has_no_guidance_classifiers():
     assert not model.has_auxiliary_outputs and not isinstance(model.output, dict)
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 def test_parameter_count_of_the_resnet50_model():
     # The paper gives none; ours for ResNet-50 and 19 classes (Cityscapes).
     assert ICNet(num_classes=19).count_params() == 24_669_977

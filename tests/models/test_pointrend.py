@@ -146,6 +146,7 @@ def test_structure_follows_the_paper():
     assert coarse._keras_history.operation is model.get_layer("classifier")
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 def test_parameter_count():
     model = PointRend(num_classes=19)
     assert model.get_layer("pointrend").count_params() == 3 * ((256 + 19) * 256 + 256) + (256 + 19) * 19 + 19

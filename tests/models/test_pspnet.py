@@ -26,7 +26,7 @@ TINY_PSPNET = {
 
 # Odd sizes, not multiples of the stride; the first case has the auxiliary head (the default).
 HARNESS_CASES = [
-    ("pspnet", TINY_PSPNET, (35, 45, 3), 5, 255),
+    ("pspnet", {**TINY_PSPNET, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (35, 45, 3), 5, 255),
     pytest.param("pspnet", {**TINY_PSPNET, "aux": False, "output_stride": 16, "bins": (1, 3)}, (33, 29, 3), 2, None, marks=pytest.mark.slow),
 ]
 
@@ -83,6 +83,7 @@ def test_loss_is_main_plus_0_4_auxiliary_and_predict_returns_the_main_logits():
         assert history.tensor_index == sorted(backbone.output).index(level)
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 @pytest.mark.parametrize("kwargs", [{"aux": False}, {"auxiliary_loss_weight": 0}])
 def test_without_auxiliary_head_the_model_has_one_output(kwargs):
     model = PSPNet(num_classes=3, **{**TINY_PSPNET, **kwargs})
@@ -145,6 +146,7 @@ def test_same_outputs_under_other_backends(backend, tmp_path):
 # --- structure (Sec. 3.3, Fig. 3) ------------------------------------------------------------
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 def test_structure_follows_the_paper():
     model = PSPNet(num_classes=150, backbone="mobilenet_v2", backbone_kwargs={"alpha": 0.35})
     pyramid = model.get_layer("pyramid_pooling")

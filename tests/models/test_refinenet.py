@@ -13,7 +13,7 @@ from tests.harness import run_model_test
 TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "filters": (8, 4, 4, 4)}
 
 HARNESS_CASES = [
-    ("refinenet", TINY, (45, 37, 3), 3, None),
+    ("refinenet", {**TINY, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (45, 37, 3), 3, None),
     pytest.param("refinenet", {**TINY, "pooling_blocks": 2, "output_units": 1}, (33, 50, 3), 2, 1, marks=pytest.mark.slow),
 ]
 

@@ -71,6 +71,7 @@ def test_large_parameter_counts_within_one_percent_of_table_1(variant):
     assert abs(OURS[variant] / (PAPER_MILLIONS[variant] * 1e6) - 1) < 0.01
 
 
+@pytest.mark.slow  # the suite's time budget; runs with -m slow
 @pytest.mark.skipif(importlib.util.find_spec("keras_hub") is None, reason="keras-hub is not installed")
 @pytest.mark.parametrize("variant,depths,dims", [("b0", (2, 2, 2, 2), (32, 64, 160, 256))])
 def test_encoder_matches_keras_hub_parameter_count(variant, depths, dims):

@@ -18,7 +18,7 @@ TINY = {
 }
 
 HARNESS_CASES = [
-    ("semantic_fpn", TINY, (45, 37, 3), 3, None),
+    ("semantic_fpn", {**TINY, "backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}, (45, 37, 3), 3, None),
     pytest.param("semantic_fpn", {**TINY, "head_filters": 6, "group_norm_groups": 2}, (66, 31, 3), 4, 0, marks=pytest.mark.slow),
 ]
 
