@@ -142,23 +142,24 @@ def main():
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
-    rows = []
-    for pair in args.pairs:
-        rows += benchmark_pair(pair, args)
-        keras.backend.clear_session()
     header = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Keras {keras.__version__} ({keras.backend.backend()})"
     )
     print(f"\n{header}; batch {args.batch_size}, median of {args.rounds} x {args.steps} steps\n")
     print("| pair | model | crop | parameters | train img/s | predict img/s | train ours/theirs | predict ours/theirs |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['pair']} | {row['model']} | {row['crop'][0]}x{row['crop'][1]} | {row['parameters']:,} | "
-            f"{row['train_images_per_second']} | {row['predict_images_per_second']} | "
-            f"{row['train_ratio']} | {row['predict_ratio']} |"
-        )
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    rows = []
+    for pair in args.pairs:  # each pair's rows as soon as they are measured
+        for row in benchmark_pair(pair, args):
+            rows.append(row)
+            print(
+                f"| {row['pair']} | {row['model']} | {row['crop'][0]}x{row['crop'][1]} | {row['parameters']:,} | "
+                f"{row['train_images_per_second']} | {row['predict_images_per_second']} | "
+                f"{row['train_ratio']} | {row['predict_ratio']} |",
+                flush=True,
+            )
+        keras.backend.clear_session()
     print()
     for pair in args.pairs:
         print(f"- {pair}: {PAIRS[pair][2]}.")
