@@ -24,19 +24,17 @@ import keras
 
 from keras_sceneparse.backbones.backbone import Backbone, list_backbones
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
-from keras_sceneparse.layers.resizing import ResizeToReference
+from keras_sceneparse.models.heads import AUXILIARY_OUTPUT, fcn_auxiliary_head
 from keras_sceneparse.models.segmentation_model import MAIN_OUTPUT, SegmentationModel
 from keras_sceneparse.utils.validation import check_choice, check_float, check_int
 
-#: Name of the auxiliary FCN head's output in the models' output dict.
-AUXILIARY_OUTPUT = "aux"
 
 
 class AttentionSegmentationModel(SegmentationModel):
     """Base of :class:`NonLocalNet`, :class:`DANet`, :class:`CCNet` and :class:`GCNet`.
 
     Holds their shared arguments (checked by :meth:`check_shared_arguments`), builds the
-    shared parts (:meth:`encode`, :func:`classify`, :func:`fcn_auxiliary_head`) and writes
+    shared parts (:meth:`encode`, :func:`attention_head`, :meth:`with_auxiliary_head`) and writes
     the shared config. Not registered: it has no head of its own.
     """
 
@@ -67,6 +65,16 @@ class AttentionSegmentationModel(SegmentationModel):
         )
         x = SegmentationModel.preprocess(inputs, encoder.normalization, include_preprocessing)
         return encoder(x)
+
+    @staticmethod
+    def with_auxiliary_head(logits, features, reference, num_classes, aux, aux_filters, dropout, auxiliary_loss_weight):
+        """The model's outputs and auxiliary loss weights: ``logits`` alone, or with
+        :func:`~keras_sceneparse.models.heads.fcn_auxiliary_head` on ``features["C4"]``
+        when ``aux`` and ``auxiliary_loss_weight > 0``."""
+        if not aux or auxiliary_loss_weight <= 0:
+            return logits, None
+        auxiliary = fcn_auxiliary_head(features["C4"], num_classes, aux_filters, dropout, reference)
+        return {MAIN_OUTPUT: logits, AUXILIARY_OUTPUT: auxiliary}, {AUXILIARY_OUTPUT: auxiliary_loss_weight}
 
     def store_shared_config(
         self, backbone, output_stride, head_filters, dropout, aux, aux_filters, auxiliary_loss_weight,
@@ -112,22 +120,3 @@ def attention_head(features, attention, filters, concat_input, prefix="head"):
         x = ConvBNReLU(filters, 3, name=f"{prefix}_fusion")(x)
     return x
 
-
-def classify(features, num_classes, dropout, reference, name=MAIN_OUTPUT, prefix=None):
-    """Channel dropout, a 1x1 classifier and bilinear upsampling to ``reference``: float32 logits."""
-    prefix = f"{prefix}_" if prefix else ""
-    x = keras.layers.SpatialDropout2D(dropout, name=f"{prefix}dropout")(features)
-    x = keras.layers.Conv2D(num_classes, 1, name=f"{prefix}classifier")(x)
-    x = ResizeToReference(name=f"{prefix}output_upsampling")(x, reference)
-    return SegmentationModel.logits_output(x, name=name)
-
-
-def fcn_auxiliary_head(features, num_classes, filters, dropout, reference):
-    """FCN auxiliary head on ``C4``: 3x3 conv + BN + ReLU, dropout, 1x1 classifier, upsampling.
-
-    mmsegmentation's ``FCNHead(num_convs=1, concat_input=False, channels=256)``, the
-    auxiliary head of all its dilated-ResNet models (CCNet's released code uses 512
-    channels); its logits are upsampled to the input like the main output's.
-    """
-    x = ConvBNReLU(filters, 3, name="aux_conv")(features)
-    return classify(x, num_classes, dropout, reference, name=AUXILIARY_OUTPUT, prefix="aux")

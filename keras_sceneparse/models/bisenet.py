@@ -9,6 +9,7 @@ from keras_sceneparse.layers.bisenet_blocks import (
 )
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.resizing import ResizeToReference
+from keras_sceneparse.models.heads import segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.models.segmentation_model import MAIN_OUTPUT, SegmentationModel
 from keras_sceneparse.utils.serialization import serializable
@@ -162,19 +163,13 @@ class BiSeNet(SegmentationModel):
 
         # Feature fusion (Sec. 3.2) and the head.
         x = FeatureFusionModule(fusion_filters, name="feature_fusion")(spatial, context8)
-        x = ConvBNReLU(head_filters, 3, name="head_conv")(x)
-        x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
-        x = ResizeToReference(name="output_upsampling")(x, inputs)
-        outputs = self.logits_output(x)
+        outputs = segmentation_head(x, num_classes, inputs, head_filters)
 
         auxiliary_loss_weights = None
         if auxiliary_heads:
             outputs = {MAIN_OUTPUT: outputs}
             for key, context in zip(AUXILIARY_OUTPUTS, (context8, context16)):
-                y = ConvBNReLU(auxiliary_filters, 3, name=f"{key}_conv")(context)
-                y = keras.layers.Conv2D(num_classes, 1, name=f"{key}_classifier")(y)
-                y = ResizeToReference(name=f"{key}_upsampling")(y, inputs)
-                outputs[key] = self.logits_output(y, name=key)
+                outputs[key] = segmentation_head(context, num_classes, inputs, auxiliary_filters, name=key)
             auxiliary_loss_weights = {key: auxiliary_loss_weight for key in AUXILIARY_OUTPUTS}
         super().__init__(
             inputs=inputs,

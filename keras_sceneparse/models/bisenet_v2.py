@@ -9,7 +9,7 @@ from keras_sceneparse.layers.bisenet_blocks import (
     StemBlock,
 )
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
-from keras_sceneparse.layers.resizing import ResizeToReference
+from keras_sceneparse.models.heads import segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.models.segmentation_model import MAIN_OUTPUT, SegmentationModel
 from keras_sceneparse.utils.serialization import serializable
@@ -17,14 +17,6 @@ from keras_sceneparse.utils.validation import check_choice, check_float, check_i
 
 #: Booster outputs (Sec. 4.4, Fig. 7): segmentation heads on these semantic-branch stages.
 BOOSTER_OUTPUTS = ("semantic_s2", "semantic_s3", "semantic_s4", "semantic_s5_4")
-
-
-def _head(x, filters, num_classes, dropout, reference, name):
-    """Segmentation head (Sec. 4.4, Fig. 7): 3x3 conv-BN-ReLU, dropout, 1x1 classifier, upsampling."""
-    x = ConvBNReLU(filters, 3, name=f"{name}_conv")(x)
-    x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    x = keras.layers.Conv2D(num_classes, 1, name=f"{name}_classifier")(x)
-    return ResizeToReference(name=f"{name}_upsampling")(x, reference)
 
 
 @serializable
@@ -154,14 +146,16 @@ class BiSeNetV2(SegmentationModel):
 
         # Aggregation and head.
         x = BilateralGuidedAggregation(aggregation_filters, name="aggregation")(detail, semantic)
-        outputs = self.logits_output(_head(x, head_filters, num_classes, dropout, inputs, "head"))
+        # Segmentation heads (Sec. 4.4, Fig. 7): 3x3 conv-BN-ReLU, dropout, 1x1 classifier, upsampling.
+        outputs = segmentation_head(x, num_classes, inputs, head_filters, dropout, channel_dropout=False)
 
         auxiliary_loss_weights = None
         if booster:
             outputs = {MAIN_OUTPUT: outputs}
             for key in BOOSTER_OUTPUTS:
-                y = _head(boosted[key], booster_filters, num_classes, dropout, inputs, key)
-                outputs[key] = self.logits_output(y, name=key)
+                outputs[key] = segmentation_head(
+                    boosted[key], num_classes, inputs, booster_filters, dropout, channel_dropout=False, name=key
+                )
             auxiliary_loss_weights = {key: booster_loss_weight for key in BOOSTER_OUTPUTS}
         super().__init__(
             inputs=inputs,

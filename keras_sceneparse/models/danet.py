@@ -4,12 +4,8 @@ import keras
 
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.dual_attention import ChannelAttention, PositionAttention
-from keras_sceneparse.models.attention_head import (
-    AUXILIARY_OUTPUT,
-    AttentionSegmentationModel,
-    classify,
-    fcn_auxiliary_head,
-)
+from keras_sceneparse.models.attention_head import AttentionSegmentationModel
+from keras_sceneparse.models.heads import AUXILIARY_OUTPUT, fcn_auxiliary_head, segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.utils.serialization import serializable
 from keras_sceneparse.utils.validation import check_float, check_int
@@ -134,11 +130,11 @@ class DANet(AttentionSegmentationModel):
             x = attention(x)
             branches[prefix] = ConvBNReLU(head_filters, 3, name=f"{prefix}_refinement")(x)
         fused = keras.layers.Add(name="attention_sum")(list(branches.values()))
-        logits = classify(fused, num_classes, dropout, inputs)
+        logits = segmentation_head(fused, num_classes, inputs, dropout=dropout)
         outputs, loss_weights = {"logits": logits}, {}
         if branch_supervision:
             for prefix, x in branches.items():
-                outputs[prefix] = classify(x, num_classes, dropout, inputs, name=prefix, prefix=prefix)
+                outputs[prefix] = segmentation_head(x, num_classes, inputs, dropout=dropout, name=prefix)
                 loss_weights[prefix] = branch_loss_weight
         if aux and auxiliary_loss_weight > 0:
             outputs[AUXILIARY_OUTPUT] = fcn_auxiliary_head(features["C4"], num_classes, aux_filters, dropout, inputs)

@@ -5,12 +5,8 @@ import keras
 from keras_sceneparse.layers.context_encoding import ContextEncoding
 from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.losses.class_presence import ClassPresenceLoss
-from keras_sceneparse.models.attention_head import (
-    AUXILIARY_OUTPUT,
-    AttentionSegmentationModel,
-    classify,
-    fcn_auxiliary_head,
-)
+from keras_sceneparse.models.attention_head import AttentionSegmentationModel
+from keras_sceneparse.models.heads import AUXILIARY_OUTPUT, fcn_auxiliary_head, segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.models.segmentation_model import MAIN_OUTPUT
 from keras_sceneparse.utils.serialization import serializable
@@ -31,7 +27,7 @@ def encoding_head(features, num_classes, filters, num_codewords, dropout, refere
     """
     x = ConvBNReLU(filters, 3, name="head_conv")(features)
     x, encoded = ContextEncoding(num_codewords, residual=residual, name="context_encoding")(x)
-    logits = classify(x, num_classes, dropout, reference)
+    logits = segmentation_head(x, num_classes, reference, dropout=dropout)
     presence = keras.layers.Dense(num_classes, name="se_classifier")(encoded)
     presence = keras.layers.Activation("linear", dtype="float32", name=SEMANTIC_ENCODING_OUTPUT)(presence)
     return logits, presence
@@ -42,7 +38,7 @@ class EncodingSegmentationModel(AttentionSegmentationModel):
 
     # The context encoding module returns two tensors; the classifier's dropout passes its
     # scaled features on unchanged at inference.
-    feature_layer = "dropout"
+    feature_layer = "head_dropout"
 
     def build_outputs(
         self, features, auxiliary_features, inputs, num_classes, head_filters, num_codewords, dropout, aux,

@@ -3,13 +3,8 @@
 import keras
 
 from keras_sceneparse.layers.global_context import GlobalContextBlock
-from keras_sceneparse.models.attention_head import (
-    AUXILIARY_OUTPUT,
-    AttentionSegmentationModel,
-    attention_head,
-    classify,
-    fcn_auxiliary_head,
-)
+from keras_sceneparse.models.attention_head import AttentionSegmentationModel, attention_head
+from keras_sceneparse.models.heads import segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.utils.serialization import serializable
 from keras_sceneparse.utils.validation import check_int
@@ -111,12 +106,10 @@ class GCNet(AttentionSegmentationModel):
         inputs = keras.Input(shape=input_shape, name="images")
         features = self.encode(inputs, backbone, weights, output_stride, backbone_kwargs, include_preprocessing)
         x = attention_head(features["C5"], global_context, head_filters, concat_input)
-        outputs = classify(x, num_classes, dropout, inputs)
-        loss_weights = None
-        if aux and auxiliary_loss_weight > 0:
-            auxiliary = fcn_auxiliary_head(features["C4"], num_classes, aux_filters, dropout, inputs)
-            outputs = {"logits": outputs, AUXILIARY_OUTPUT: auxiliary}
-            loss_weights = {AUXILIARY_OUTPUT: auxiliary_loss_weight}
+        logits = segmentation_head(x, num_classes, inputs, dropout=dropout)
+        outputs, loss_weights = self.with_auxiliary_head(
+            logits, features, inputs, num_classes, aux, aux_filters, dropout, auxiliary_loss_weight
+        )
         super().__init__(
             inputs=inputs,
             outputs=outputs,

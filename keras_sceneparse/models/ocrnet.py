@@ -8,11 +8,8 @@ from keras_sceneparse.layers.object_context import (
     SpatialGather,
 )
 from keras_sceneparse.layers.resizing import ResizeToReference
-from keras_sceneparse.models.attention_head import (
-    AUXILIARY_OUTPUT,
-    AttentionSegmentationModel,
-    classify,
-)
+from keras_sceneparse.models.attention_head import AttentionSegmentationModel
+from keras_sceneparse.models.heads import AUXILIARY_OUTPUT, segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.models.segmentation_model import MAIN_OUTPUT, SegmentationModel
 from keras_sceneparse.utils.serialization import serializable
@@ -134,7 +131,7 @@ class OCRNet(AttentionSegmentationModel):
         regions = keras.layers.Conv2D(num_classes, 1, name="aux_classifier")(y)
         x = ConvBNReLU(head_filters, 3, name="head_conv")(features["C5"])
         x = object_context(x, gather(x, regions))
-        logits = classify(x, num_classes, dropout, inputs)
+        logits = segmentation_head(x, num_classes, inputs, dropout=dropout)
         if auxiliary_loss_weight > 0:
             coarse = ResizeToReference(name="aux_output_upsampling")(regions, inputs)
             outputs = {MAIN_OUTPUT: logits, AUXILIARY_OUTPUT: SegmentationModel.logits_output(coarse, AUXILIARY_OUTPUT)}

@@ -3,15 +3,12 @@
 import keras
 
 from keras_sceneparse.backbones.backbone import Backbone, list_backbones
-from keras_sceneparse.layers.conv_bn_relu import ConvBNReLU
 from keras_sceneparse.layers.pyramid_pooling import PyramidPoolingModule
-from keras_sceneparse.layers.resizing import ResizeToReference
+from keras_sceneparse.models.heads import AUXILIARY_OUTPUT, segmentation_head
 from keras_sceneparse.models.registry import register_model
 from keras_sceneparse.models.segmentation_model import MAIN_OUTPUT, SegmentationModel
 from keras_sceneparse.utils.serialization import serializable
 from keras_sceneparse.utils.validation import check_choice, check_float, check_int
-
-AUXILIARY_OUTPUT = "aux"
 
 
 @serializable
@@ -160,18 +157,15 @@ class PSPNet(SegmentationModel):
         x = self.preprocess(inputs, encoder.normalization, include_preprocessing)
         features = encoder(x)
         x = pyramid(features["C5"])
-        x = ConvBNReLU(head_filters, 3, name="head_conv")(x)
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
-        x = ResizeToReference(name="output_upsampling")(x, inputs)
-        outputs = self.logits_output(x)
+        # Element-wise dropout (Choices).
+        outputs = segmentation_head(x, num_classes, inputs, head_filters, dropout, channel_dropout=False)
         auxiliary_loss_weights = None
         if with_aux:
-            y = ConvBNReLU(aux_filters, 3, name="aux_conv")(features["C4"])
-            y = keras.layers.Dropout(dropout, name="aux_dropout")(y)
-            y = keras.layers.Conv2D(num_classes, 1, name="aux_classifier")(y)
-            y = ResizeToReference(name="aux_upsampling")(y, inputs)
-            outputs = {MAIN_OUTPUT: outputs, AUXILIARY_OUTPUT: self.logits_output(y, name=AUXILIARY_OUTPUT)}
+            auxiliary = segmentation_head(
+                features["C4"], num_classes, inputs, aux_filters, dropout, channel_dropout=False,
+                name=AUXILIARY_OUTPUT,
+            )
+            outputs = {MAIN_OUTPUT: outputs, AUXILIARY_OUTPUT: auxiliary}
             auxiliary_loss_weights = {AUXILIARY_OUTPUT: auxiliary_loss_weight}
         super().__init__(
             inputs=inputs,

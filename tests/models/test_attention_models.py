@@ -150,8 +150,8 @@ def test_dilated_backbone_at_output_stride_8(name, default_heads):
     assert pyramid["C5"] == pyramid["C4"] == pyramid["C3"] == tuple(features.shape[1:3])
     assert abs(pyramid["C5"][0] - 61 / 8) < 1 and abs(pyramid["C5"][1] - 75 / 8) < 1
     assert tuple(logits.shape) == (1, 61, 75, 19)
-    assert model.get_layer("dropout").rate == 0.1
-    assert isinstance(model.get_layer("dropout"), keras.layers.SpatialDropout2D)  # nn.Dropout2d
+    assert model.get_layer("head_dropout").rate == 0.1
+    assert isinstance(model.get_layer("head_dropout"), keras.layers.SpatialDropout2D)  # nn.Dropout2d
     assert model.get_layer("aux_conv").filters == 256
 
 

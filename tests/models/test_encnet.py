@@ -98,7 +98,7 @@ def test_structure_follows_the_reference_code():
     assert encoding.encoding.codewords.shape == (32, 512)
     assert model.get_layer("se_classifier").kernel.shape == (512, 21)
     assert model.get_layer("aux_conv").filters == 256
-    assert model.get_layer("dropout").rate == model.get_layer("aux_dropout").rate == 0.1
+    assert model.get_layer("head_dropout").rate == model.get_layer("aux_dropout").rate == 0.1
     for layer, level in (("aux_conv", "C4"), ("head_conv", "C5")):
         history = model.get_layer(layer).input._keras_history
         assert history.operation is backbone and history.tensor_index == sorted(backbone.output).index(level)
