@@ -110,7 +110,12 @@ def run_layer_test(
             assert got is None or got == want, f"symbolic shape {out.shape} incompatible with {shape}"
     model_inputs = symbolic if len(symbolic) > 1 else symbolic[0]
     model = keras.Model(model_inputs, symbolic_out)
-    assert_saved_model_roundtrip(model, list(inputs) if len(inputs) > 1 else inputs[0])
+    model_data = list(inputs) if len(inputs) > 1 else inputs[0]
+    assert_saved_model_roundtrip(model, model_data)
+    # Inside a compiled graph (the saving check above calls eagerly).
+    eager_outputs = keras.tree.flatten(model(model_data, training=False))
+    for graph, eager in zip(_numpy(model.predict(model_data, verbose=0)), _numpy(eager_outputs)):
+        np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-5)
 
     if run_training_check and model.trainable_weights:
         float_outputs = [o for o in _as_tuple(symbolic_out) if "float" in o.dtype]
@@ -150,9 +155,9 @@ def run_model_test(
     The forward pass always runs in a compiled graph with unknown sizes (``predict`` on
     :func:`unknown_size_dataset`). The fit step runs eagerly unless ``graph_fit``: tracing a
     training graph costs 5-10 s of CPU per model against about 1 s eagerly, which the
-    default suite cannot afford for the whole zoo. The foundation models fit in a graph
-    here, and ``tests/models/test_graph_fit.py`` (marked slow) fits every architecture's
-    default case in a graph.
+    default suite cannot afford for the whole zoo. U-Net, SegNet and DeepLabV3+ fit in a
+    graph in the default suite, and ``tests/models/test_graph_fit.py`` (marked slow) fits
+    every architecture's default case in a graph.
     """
     model = ksp.models.get(name, num_classes=num_classes, **init_kwargs)
     assert isinstance(model, ksp.models.SegmentationModel)

@@ -12,14 +12,11 @@ import pytest
 
 from tests.harness import run_model_test
 
-# Modules whose harness already fits in a graph by default.
-_GRAPH_BY_DEFAULT = {"test_models"}
-
 
 def default_cases():
     cases = []
     for path in sorted(Path(__file__).parent.glob("test_*.py")):
-        if path.stem in _GRAPH_BY_DEFAULT or path.stem == Path(__file__).stem:
+        if path.stem == Path(__file__).stem:
             continue
         module = importlib.import_module(f"tests.models.{path.stem}")
         for case in getattr(module, "HARNESS_CASES", ()):
