@@ -6,6 +6,7 @@
     >>> model = ksp.models.get("unet", num_classes=12)
 """
 
+from keras_sceneparse.models.ann import ANN
 from keras_sceneparse.models.bisenet import BiSeNet
 from keras_sceneparse.models.bisenet_v2 import BiSeNetV2
 from keras_sceneparse.models.ccnet import CCNet
@@ -15,6 +16,7 @@ from keras_sceneparse.models.deeplab_large_fov import DeepLabLargeFOV
 from keras_sceneparse.models.deeplab_v2 import DeepLabV2
 from keras_sceneparse.models.deeplab_v3 import DeepLabV3
 from keras_sceneparse.models.deeplab_v3_plus import DeepLabV3Plus
+from keras_sceneparse.models.dfanet import DFANet
 from keras_sceneparse.models.dilated_net import DilatedNet
 from keras_sceneparse.models.dpt import DPT
 from keras_sceneparse.models.dupsampling import DUpsamplingNet
@@ -27,12 +29,14 @@ from keras_sceneparse.models.gcn import GCN
 from keras_sceneparse.models.gcnet import GCNet
 from keras_sceneparse.models.gfrnet import GFRNet
 from keras_sceneparse.models.icnet import ICNet
+from keras_sceneparse.models.lednet import LEDNet
 from keras_sceneparse.models.linknet import LinkNet
 from keras_sceneparse.models.lrn import LRN
 from keras_sceneparse.models.nonlocal_net import NonLocalNet
 from keras_sceneparse.models.ocrnet import OCRNet
 from keras_sceneparse.models.parsenet import ParseNet
 from keras_sceneparse.models.pointrend import PointRend, PointRendRefinement
+from keras_sceneparse.models.psanet import PSANet
 from keras_sceneparse.models.pspnet import PSPNet
 from keras_sceneparse.models.refinenet import RefineNet
 from keras_sceneparse.models.registry import describe, get, list_models, model_class, register_model
@@ -45,6 +49,7 @@ from keras_sceneparse.models.test_time_augmentation import DEEPLAB_SCALES, Multi
 from keras_sceneparse.models.unet import UNet
 
 __all__ = [
+    "ANN",
     "DEEPLAB_SCALES",
     "DPT",
     "FCN",
@@ -54,6 +59,7 @@ __all__ = [
     "BiSeNetV2",
     "CCNet",
     "DANet",
+    "DFANet",
     "DUpsamplingNet",
     "DeconvNet",
     "DeepLabLargeFOV",
@@ -68,10 +74,12 @@ __all__ = [
     "GCNet",
     "GFRNet",
     "ICNet",
+    "LEDNet",
     "LinkNet",
     "MultiScaleFlipInference",
     "NonLocalNet",
     "OCRNet",
+    "PSANet",
     "PSPNet",
     "ParseNet",
     "PointRend",
