@@ -155,8 +155,8 @@ def run_model_test(
     The forward pass always runs in a compiled graph with unknown sizes (``predict`` on
     :func:`unknown_size_dataset`). The fit step runs eagerly unless ``graph_fit``: tracing a
     training graph costs 5-10 s of CPU per model against about 1 s eagerly, which the
-    default suite cannot afford for the whole zoo. U-Net, SegNet and DeepLabV3+ fit in a
-    graph in the default suite, and ``tests/models/test_graph_fit.py`` (marked slow) fits
+    default suite cannot afford for the whole zoo. U-Net and DeepLabV3+ fit in a graph in
+    the default suite, and ``tests/models/test_graph_fit.py`` (marked slow) fits
     every architecture's default case in a graph.
     """
     model = ksp.models.get(name, num_classes=num_classes, **init_kwargs)
