@@ -4,17 +4,13 @@ import pytest
 
 from keras_sceneparse.backbones import APPLICATIONS, Backbone
 from keras_sceneparse.backbones.resnet import ResNet18, ResNet34
+from tests.counting import trainable_count
 from tests.harness import assert_saved_model_roundtrip
 
 NARROW = {"base_filters": 8}
 # torchvision's published parameter counts and the 512 x 1000 + 1000 of its `fc` layer.
 TORCHVISION_PARAMETERS = {"resnet18": 11_689_512, "resnet34": 21_797_672}
 FC_PARAMETERS = 512 * 1000 + 1000
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def basic_resnet_parameters(blocks_per_stage, classes=None):
     """Parameters of He et al.'s Table 1 network, layer by layer: bias-free convolutions,

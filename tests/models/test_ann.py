@@ -12,6 +12,7 @@ from keras_sceneparse.layers.asymmetric_non_local import (
     AsymmetricPyramidNonLocalBlock,
 )
 from keras_sceneparse.models.ann import ANN
+from tests.counting import moving_statistics, resnet_v1c_parameters
 from tests.harness import run_model_test
 
 TINY_BACKBONE = {"backbone": "resnet18", "backbone_kwargs": {"base_filters": 8}}
@@ -165,31 +166,6 @@ def test_arguments_are_checked():
 
 
 # --- parameter count of the paper's configuration (built, never run; ~15 s) ------------------
-
-
-def resnet_v1c_parameters(depth):
-    """Trainable parameters of mmsegmentation's ResNet-V1c (3x3 deep stem, no biases)."""
-    stages = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}[depth]
-    total = 9 * 3 * 32 + 9 * 32 * 32 + 9 * 32 * 64 + 2 * (32 + 32 + 64)
-    in_channels = 64
-    for stage, blocks in enumerate(stages):
-        width = 64 * 2**stage
-        for block in range(blocks):
-            total += (
-                in_channels * width
-                + 9 * width * width
-                + width * 4 * width
-                + 2 * (width + width + 4 * width)
-            )
-            if block == 0:
-                total += in_channels * 4 * width + 2 * 4 * width
-            in_channels = 4 * width
-    return total
-
-
-def moving_statistics(layer):
-    return sum(int(np.prod(w.shape)) for w in layer.non_trainable_weights)
-
 
 @pytest.mark.slow
 def test_parameter_count_resnet101_cityscapes():

@@ -4,6 +4,7 @@ import pytest
 
 import keras_sceneparse as ksp
 from keras_sceneparse.models.deconvnet import DECODER_BLOCKS, DeconvNet
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY = {"base_filters": 4, "fc_filters": 8}
@@ -17,11 +18,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def expected_trainable(base, fc, classes):
     """Table 1 counted by hand: bias-free (de)convolutions, each with BN scale and offset."""

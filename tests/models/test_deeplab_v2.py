@@ -8,6 +8,7 @@ from keras_sceneparse.layers.atrous_spatial_pyramid_pooling_v2 import (
     ASPP_S_RATES,
 )
 from keras_sceneparse.models.deeplab_v2 import DeepLabV2
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY_BACKBONE = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}}
@@ -25,11 +26,6 @@ def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
 
 
 # --- parameter counts of the paper's configurations (built, never run) -----------------------
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def conv_params(kernel, c_in, c_out, bias=True):
     return kernel * kernel * c_in * c_out + (c_out if bias else 0)

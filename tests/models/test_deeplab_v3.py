@@ -10,6 +10,7 @@ from keras_sceneparse.backbones.multi_grid import (
     multi_grid_config,
 )
 from keras_sceneparse.models.deeplab_v3 import DeepLabV3
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "aspp_filters": 8}
@@ -33,11 +34,6 @@ def test_model_harness_with_multi_grid_resnet():
 
 
 # --- parameter counts (built, never run) ------------------------------------------------------
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def conv_bias_count(model):
     return sum(l.filters for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.use_bias)

@@ -9,6 +9,7 @@ import pytest
 import keras_sceneparse as ksp
 from keras_sceneparse.layers.dfanet_blocks import FCAttention, XceptionAStage
 from keras_sceneparse.models.dfanet import DFANet
+from tests.counting import trainable_count
 from tests.harness import OTHER_BACKENDS, run_model_test, run_under_backend
 
 TINY = {
@@ -50,11 +51,6 @@ def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
 def full_size(variant):
     """The paper's configuration (19 classes), built once per module and never run."""
     return DFANet(num_classes=19, variant=variant)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 # Table 3/4 of the paper: DFANet A 7.8M, DFANet B 4.8M parameters (Cityscapes, 19 classes).
 PAPER_MILLIONS = {"A": 7.8, "B": 4.8}

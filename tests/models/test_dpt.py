@@ -9,6 +9,7 @@ from keras_sceneparse.layers.transformer_blocks import (
     ReassembleBlock,
 )
 from keras_sceneparse.models.dpt import DPT
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY_DPT = {
@@ -31,11 +32,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 @pytest.mark.slow
 def test_dpt_base_parameter_count():

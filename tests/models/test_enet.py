@@ -5,6 +5,7 @@ import pytest
 import keras_sceneparse as ksp
 from keras_sceneparse.layers.enet_blocks import ENetBottleneck, ENetInitialBlock
 from keras_sceneparse.models.enet import ENet
+from tests.counting import trainable_count
 from tests.harness import OTHER_BACKENDS, run_model_test, run_under_backend
 
 TINY = {"filters": (8, 16, 32)}
@@ -40,11 +41,6 @@ def test_same_outputs_under_other_backends(backend, tmp_path):
     expected = keras.ops.convert_to_numpy(model(images, training=False))
     (actual,) = run_under_backend(backend, model, [images], tmp_path)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 # --- parameter counts of the paper's configuration (built, never run) ------------------------
 

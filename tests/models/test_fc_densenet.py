@@ -9,6 +9,7 @@ from keras_sceneparse.layers.dense_blocks import (
     TransitionUp,
 )
 from keras_sceneparse.models.fc_densenet import FC_DENSENET103_LAYERS, FCDenseNet
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 # Small widths, odd sizes: 37 x 45 halves to 18 x 22, 9 x 11, 4 x 5, so the transitions up
@@ -46,11 +47,6 @@ PAPER = {
 def paper_models():
     """The three networks for CamVid's 11 classes (Table 2), built once."""
     return {name: ksp.models.get(name, num_classes=11) for name in PAPER}
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def table1_parameter_count(blocks, growth_rate, num_classes=11, channels=3, first_filters=48, statistics=False):
     """Parameters of Fig. 1 / Table 1, layer by layer: convolutions with biases, and batch

@@ -9,6 +9,7 @@ from keras_sceneparse.layers.global_convolution import (
     GlobalConvolution,
 )
 from keras_sceneparse.models.gcn import GCN
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "kernel_size": 5}
@@ -22,11 +23,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(layer):
-    return sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
-
 
 def head_parameters(num_classes, k=15, backbone_channels=(256, 512, 1024, 2048)):
     """Fig. 2: a GCN per stage, nine BRs, five 4x4 deconvolutions (no bias)."""

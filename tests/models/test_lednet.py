@@ -9,6 +9,7 @@ from keras_sceneparse.layers.lednet_blocks import (
     SplitShuffleNonBottleneck,
 )
 from keras_sceneparse.models.lednet import LEDNet
+from tests.counting import trainable_count
 from tests.harness import OTHER_BACKENDS, run_model_test, run_under_backend
 
 TINY = {"filters": (8, 16, 32)}
@@ -46,11 +47,6 @@ def test_same_outputs_under_other_backends(backend, tmp_path):
     expected = keras.ops.convert_to_numpy(model(images, training=False))
     (actual,) = run_under_backend(backend, model, [images], tmp_path)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-3)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 # --- parameter counts of the paper's configuration (built, never run) ------------------------
 

@@ -5,6 +5,7 @@ import pytest
 import keras_sceneparse as ksp
 from keras_sceneparse.layers.image_normalization import ImageNormalization
 from keras_sceneparse.models.linknet import LinkNet
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY_LINKNET = {"backbone_kwargs": {"base_filters": 8}, "final_filters": 8}
@@ -20,11 +21,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def decoder_parameters(num_classes):
     """Fig. 1 and 3, layer by layer: bias-free convolutions, batch norm scale and offset."""

@@ -7,6 +7,7 @@ import pytest
 
 import keras_sceneparse as ksp
 from keras_sceneparse.models import SegmentationModel
+from tests.counting import trainable_count
 from tests.harness import run_model_test, unknown_size_dataset
 
 TINY_DEEPLAB = {
@@ -56,11 +57,6 @@ def test_every_registered_architecture_has_a_harness_entry():
 
 
 # --- parameter counts of the papers' configurations (built, never run) ---------------------
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def conv_params(kernel, c_in, c_out, bias=True):
     return kernel * kernel * c_in * c_out + (c_out if bias else 0)

@@ -8,6 +8,7 @@ from keras_sceneparse.layers.refinement_blocks import (
     RefineNetBlock,
 )
 from keras_sceneparse.models.refinenet import RefineNet
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY = {"backbone": "mobilenet_v2", "backbone_kwargs": {"alpha": 0.35}, "filters": (8, 4, 4, 4)}
@@ -21,11 +22,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(layer):
-    return sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
-
 
 def conv3x3(c_in, c_out, bias):
     return 9 * c_in * c_out + (c_out if bias else 0)

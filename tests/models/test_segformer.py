@@ -13,6 +13,7 @@ from keras_sceneparse.backbones.mix_transformer import (
 )
 from keras_sceneparse.layers.transformer_blocks import TransformerEncoderBlock
 from keras_sceneparse.models.segformer import SegFormer
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY_MIT = {"hidden_dims": (8, 8, 16, 16), "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "decoder_dim": 8}
@@ -28,11 +29,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 # Table 1 (ADE20K, 150 classes): encoder + decoder parameters in millions.
 PAPER_MILLIONS = {"b0": 3.8, "b1": 13.7, "b2": 27.5, "b3": 47.3, "b4": 64.1, "b5": 84.7}

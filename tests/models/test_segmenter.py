@@ -9,6 +9,7 @@ from keras_sceneparse.backbones.vision_transformer import (
 )
 from keras_sceneparse.layers.transformer_blocks import MaskTransformer
 from keras_sceneparse.models.segmenter import Segmenter
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY_VIT = {"variant": "tiny", "hidden_dim": 16, "depth": 1, "num_heads": 2, "decoder_layers": 1, "image_size": 64}
@@ -23,11 +24,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
 
 def transformer_layer_params(dim, mlp_ratio=4):
     """Two LayerNorms, Q/K/V/output projections with bias, the two-layer MLP."""

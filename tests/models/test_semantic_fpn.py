@@ -7,6 +7,7 @@ import pytest
 import keras_sceneparse as ksp
 from keras_sceneparse.layers.fpn_blocks import FeaturePyramid
 from keras_sceneparse.models.semantic_fpn import SemanticFPN
+from tests.counting import trainable_count
 from tests.harness import run_model_test
 
 TINY = {
@@ -26,11 +27,6 @@ HARNESS_CASES = [
 @pytest.mark.parametrize("name,kwargs,input_shape,num_classes,ignore_class", HARNESS_CASES)
 def test_model_harness(name, kwargs, input_shape, num_classes, ignore_class):
     run_model_test(name, kwargs, input_shape, num_classes, ignore_class=ignore_class)
-
-
-def trainable_count(layer):
-    return sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
-
 
 def test_parameter_count_matches_the_published_figure():
     # Wang et al. (PVT, ICCV 2021), Table 3: Semantic FPN + ResNet-50 on ADE20K has 28.5M.
