@@ -119,6 +119,7 @@ def test_backup_and_restore_on_fit_paths(tmp_path):
     assert not os.path.exists(backup / "latest.weights.h5")  # cleared after a successful run
 
 
+@pytest.mark.slow  # a JAX process compiling two training steps (~60 s); tf.distribute is tested by default
 def test_jax_data_parallel_matches_one_device():
     """keras.distribution.DataParallel over two JAX host devices, through the same fit()."""
     import subprocess

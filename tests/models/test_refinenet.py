@@ -45,6 +45,7 @@ def cascade_parameters(num_classes, pooling_blocks=4, output_units=3, backbone_c
     return total + conv3x3(256, num_classes, True)
 
 
+@pytest.mark.slow  # builds 100M parameters (~40 s of the default suite's budget)
 def test_cascade_parameter_count_matches_the_reference_code():
     # ResNet-50 has the C2..C5 widths of ResNet-101 (256..2048): the same cascade, cheaper to build.
     model = RefineNet(21, backbone="resnet50")
