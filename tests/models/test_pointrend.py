@@ -23,6 +23,8 @@ TINY_POINTREND = {
 
 # Odd sizes, not multiples of the output stride. One case: PointRend traces a training and a
 # subdivision graph, each heavier than a plain model's.
+# Its own runner (below) fits in a compiled graph already: tests/models/test_graph_fit.py skips it.
+HARNESS_FITS_IN_A_GRAPH = True
 HARNESS_CASES = [
     ("pointrend", {**TINY_POINTREND, "output_stride": 8, "point_layers": 2}, (35, 45, 3), 5, 255),
 ]
